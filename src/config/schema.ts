@@ -1,0 +1,100 @@
+/**
+ * The gateway's configuration file, as an `effect/Schema` definition.
+ * The README documents this same shape; keep them in step.
+ */
+import { Effect, Schema } from "effect"
+
+const defaultTo = <S extends Schema.Constraint>(value: S["Encoded"]) => Schema.withDecodingDefaultKey<S>(Effect.succeed(value))
+
+const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
+const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
+
+/**
+ * Where a secret comes from: exactly one of an environment variable, a file (trailing
+ * newline trimmed) or an inline value. Inline values are for demos; prefer env or file.
+ * A struct with a check rather than a union, so that a mistake gets one clear message.
+ */
+export const SecretSource = Schema.Struct({
+  env: Schema.optionalKey(Schema.NonEmptyString),
+  file: Schema.optionalKey(Schema.NonEmptyString),
+  value: Schema.optionalKey(Schema.NonEmptyString)
+}).check(
+  Schema.makeFilter((s) =>
+    [s.env, s.file, s.value].filter((v) => v !== undefined).length === 1
+      ? undefined
+      : "expected exactly one of env, file or value"
+  )
+)
+export type SecretSource = typeof SecretSource.Type
+
+export const ListenerTls = Schema.Struct({
+  certFile: Schema.NonEmptyString,
+  keyFile: Schema.NonEmptyString
+})
+
+export const Listener = Schema.Struct({
+  host: Schema.NonEmptyString.pipe(defaultTo("127.0.0.1")),
+  port: Port.pipe(defaultTo(6432)),
+  /**
+   * Clients send their token as a cleartext password. Without TLS that is allowed only
+   * when this is true, and then the listener must be bound to a loopback address.
+   */
+  loopbackOnly: Schema.Boolean.pipe(defaultTo(false)),
+  tls: Schema.optionalKey(ListenerTls)
+})
+export type Listener = typeof Listener.Type
+
+export const BackendTls = Schema.Struct({
+  mode: Schema.Literals(["disable", "require", "verify-full"]),
+  /** Trust anchors for verify-full; the system store when absent. */
+  caFile: Schema.optionalKey(Schema.NonEmptyString),
+  /** The name to verify, when it differs from `host`. */
+  serverName: Schema.optionalKey(Schema.NonEmptyString)
+})
+export type BackendTls = typeof BackendTls.Type
+
+const TargetName = Schema.NonEmptyString.check(
+  Schema.isPattern(/^[A-Za-z0-9_.-]+$/, { message: "a target name uses letters, digits, '_', '.' and '-' only" })
+)
+
+export const Target = Schema.Struct({
+  /** Clients pick a target by putting its name as the database in their startup packet. */
+  name: TargetName,
+  host: Schema.NonEmptyString,
+  port: Port.pipe(defaultTo(5432)),
+  database: Schema.NonEmptyString,
+  user: Schema.NonEmptyString,
+  password: SecretSource,
+  tls: BackendTls.pipe(defaultTo({ mode: "disable" }))
+})
+export type Target = typeof Target.Type
+
+const Sha256Hex = Schema.String.check(
+  Schema.isPattern(/^sha256:[0-9a-f]{64}$/, { message: "expected sha256:<64 lowercase hex digits>; make one with `sluice hash-token`" })
+)
+
+export const ServiceAccount = Schema.Struct({
+  name: Schema.NonEmptyString,
+  tokenHash: Sha256Hex,
+  groups: Schema.Array(Schema.NonEmptyString).pipe(defaultTo([]))
+})
+export type ServiceAccount = typeof ServiceAccount.Type
+
+export const Limits = Schema.Struct({
+  /** The largest frame a client or server may send; larger ones end the connection. */
+  maxFrameBytes: PositiveInt.pipe(defaultTo(64 * 1024 * 1024)),
+  /** Time allowed from accept to a completed login, on each side. */
+  loginTimeoutMs: PositiveInt.pipe(defaultTo(10_000)),
+  connectTimeoutMs: PositiveInt.pipe(defaultTo(5_000))
+})
+export type Limits = typeof Limits.Type
+
+export const Config = Schema.Struct({
+  listen: Listener,
+  targets: Schema.NonEmptyArray(Target),
+  identities: Schema.Struct({
+    serviceAccounts: Schema.Array(ServiceAccount).pipe(defaultTo([]))
+  }).pipe(defaultTo({})),
+  limits: Limits.pipe(defaultTo({}))
+})
+export type Config = typeof Config.Type
