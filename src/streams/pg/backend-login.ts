@@ -1,0 +1,148 @@
+/**
+ * Logs into a target with its stored credentials (SCRAM-SHA-256, md5 or cleartext) and
+ * collects what the client must see afterwards. The client never sees these credentials:
+ * server texts from this phase are reduced to their SQLSTATE.
+ */
+import { Effect, Redacted, Result, type Scope } from "effect"
+import type * as Socket from "effect/socket/Socket"
+import { type BackendMessage, decodeBackend, field } from "../../codecs/pg/backend.ts"
+import type { Frame } from "../../codecs/pg/framing.ts"
+import { Framer } from "../../codecs/pg/framing.ts"
+import { encodeFrontend, encodeStartup, PROTOCOL_3_0 } from "../../codecs/pg/frontend.ts"
+import { md5Response } from "../../codecs/pg/md5.ts"
+import * as Scram from "../../codecs/pg/scram.ts"
+import type { ResolvedTarget } from "../../targets/target.ts"
+import { connectTarget } from "./backend-connect.ts"
+import { TargetGone, TargetLoginFailed, TargetProtocolViolation, type TargetUnreachable } from "./errors.ts"
+import { FramedReader } from "./framed-reader.ts"
+
+export interface BackendSession {
+  readonly reader: FramedReader
+  readonly writer: Socket.Writer
+  /** ParameterStatus and NoticeResponse frames, relayed to the client as they came. */
+  readonly greeting: ReadonlyArray<Frame>
+  readonly processId: number
+  readonly secretKey: number
+}
+
+/** Startup parameters a client may pass through; `user`, `database`, `options` and `replication` never are. */
+const FORWARDED_PARAMETERS = ["application_name", "client_encoding", "DateStyle", "TimeZone", "IntervalStyle", "extra_float_digits", "search_path", "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"]
+
+const serverRefused = (m: BackendMessage & { _tag: "ErrorResponse" }): string => {
+  const code = field(m.fields, "C") ?? "XX000"
+  const what =
+    code === "28P01" || code === "28000"
+      ? "the server rejected the stored credentials"
+      : code === "3D000"
+        ? "the target database does not exist"
+        : code === "53300"
+          ? "the server has too many connections"
+          : "the server refused the connection"
+  return `${what} (SQLSTATE ${code})`
+}
+
+export const loginToTarget = (
+  target: ResolvedTarget,
+  clientParameters: ReadonlyMap<string, string>,
+  limits: { readonly maxFrameBytes: number; readonly connectTimeoutMs: number }
+): Effect.Effect<BackendSession, TargetUnreachable | TargetLoginFailed | TargetGone | TargetProtocolViolation, Scope.Scope> =>
+  Effect.gen(function* () {
+    const name = target.config.name
+    const { reader: raw, writer } = yield* connectTarget(target, limits.connectTimeoutMs)
+    const reader = new FramedReader(raw, new Framer(limits.maxFrameBytes, { startup: false }))
+    const parameters = new Map<string, string>([
+      ["user", target.config.user],
+      ["database", target.config.database]
+    ])
+    for (const p of FORWARDED_PARAMETERS) {
+      const v = clientParameters.get(p)
+      if (v !== undefined) parameters.set(p, v)
+    }
+    yield* writer.write(encodeStartup({ _tag: "StartupMessage", protocolVersion: PROTOCOL_3_0, parameters }))
+
+    const violation = (detail: string) => new TargetProtocolViolation({ target: name, detail })
+    const next = Effect.flatMap(reader.next, (frame) => {
+      const m = decodeBackend(frame)
+      return Result.isFailure(m) ? Effect.fail(violation(m.failure.message)) : Effect.succeed({ frame, message: m.success })
+    })
+    const password = () => Redacted.value(target.password)
+    const reply = (data: Uint8Array) => writer.write(encodeFrontend({ _tag: "AuthResponse", data }))
+
+    const greeting: Array<Frame> = []
+    let key: { processId: number; secretKey: number } | undefined
+    for (;;) {
+      const { frame, message: m } = yield* next
+      switch (m._tag) {
+        case "AuthenticationOk":
+        case "NegotiateProtocolVersion":
+          continue
+        case "AuthenticationCleartextPassword":
+          yield* reply(Buffer.from(`${password()}\0`))
+          continue
+        case "AuthenticationMD5Password":
+          yield* reply(md5Response(target.config.user, password(), m.salt))
+          continue
+        case "AuthenticationSASL": {
+          if (!m.mechanisms.includes(Scram.SCRAM_SHA_256)) {
+            return yield* new TargetLoginFailed({ target: name, detail: `the server offers no supported SASL mechanism (${m.mechanisms.join(", ")})` })
+          }
+          yield* scramExchange(target, reply, next)
+          continue
+        }
+        case "AuthenticationSASLContinue":
+        case "AuthenticationSASLFinal":
+          return yield* violation("SASL message outside a SASL exchange")
+        case "AuthenticationUnsupported":
+          return yield* new TargetLoginFailed({ target: name, detail: `the server asks for an authentication method Sluice does not speak (code ${m.code})` })
+        case "ErrorResponse":
+          return yield* new TargetLoginFailed({ target: name, detail: serverRefused(m) })
+        case "ParameterStatus":
+        case "NoticeResponse":
+          greeting.push(frame)
+          continue
+        case "BackendKeyData":
+          key = { processId: m.processId, secretKey: m.secretKey }
+          continue
+        case "ReadyForQuery":
+          if (key === undefined) return yield* violation("no BackendKeyData before ReadyForQuery")
+          return { reader, writer, greeting, ...key }
+        default:
+          return yield* violation(`unexpected ${m._tag} during login`)
+      }
+    }
+  }).pipe(
+    Effect.catchTags({
+      FrameError: (e) => Effect.fail(new TargetProtocolViolation({ target: target.config.name, detail: e.message })),
+      SocketError: () => Effect.fail(new TargetGone({ target: target.config.name }))
+    })
+  )
+
+const scramExchange = <E>(
+  target: ResolvedTarget,
+  reply: (data: Uint8Array) => Effect.Effect<void, Socket.SocketError>,
+  next: Effect.Effect<{ readonly message: BackendMessage }, E | Socket.SocketError>
+) =>
+  Effect.gen(function* () {
+    const name = target.config.name
+    const failed = (e: Scram.ScramError) => new TargetLoginFailed({ target: name, detail: e.message })
+    const start = Scram.start()
+    yield* reply(Scram.initialResponse(Scram.SCRAM_SHA_256, start.clientFirst))
+    const first = yield* next
+    if (first.message._tag === "ErrorResponse") return yield* new TargetLoginFailed({ target: name, detail: serverRefused(first.message) })
+    if (first.message._tag !== "AuthenticationSASLContinue") return yield* new TargetProtocolViolation({ target: name, detail: "expected SASLContinue" })
+    const server = Scram.parseServerFirst(start, Buffer.from(first.message.data).toString("utf8"))
+    if (Result.isFailure(server)) return yield* failed(server.failure)
+    const cacheKey = `${server.success.salt.toString("base64")}:${server.success.iterations}`
+    let salted = target.saltedPasswords.get(cacheKey)
+    if (salted === undefined) {
+      salted = Scram.saltPassword(Redacted.value(target.password), server.success.salt, server.success.iterations)
+      target.saltedPasswords.set(cacheKey, salted)
+    }
+    const final = Scram.clientFinal(start, server.success, salted)
+    yield* reply(Buffer.from(final.clientFinal))
+    const last = yield* next
+    if (last.message._tag === "ErrorResponse") return yield* new TargetLoginFailed({ target: name, detail: serverRefused(last.message) })
+    if (last.message._tag !== "AuthenticationSASLFinal") return yield* new TargetProtocolViolation({ target: name, detail: "expected SASLFinal" })
+    const verified = Scram.verifyServerFinal(final, Buffer.from(last.message.data).toString("utf8"))
+    if (Result.isFailure(verified)) return yield* failed(verified.failure)
+  })

@@ -1,0 +1,14 @@
+/** What a relay knows about its session; stages read and update it as frames pass. */
+import type { TransactionStatus } from "../../codecs/pg/backend.ts"
+import type { Principal } from "../../rules/identity/principal.ts"
+import type { ResolvedTarget } from "../../targets/target.ts"
+
+export interface SessionState {
+  readonly id: string
+  readonly principal: Principal
+  readonly target: ResolvedTarget
+  /** As the server last reported it in ReadyForQuery. */
+  transactionStatus: TransactionStatus
+  /** Set when the client sent Terminate: the server closing afterwards is expected. */
+  terminating: boolean
+}

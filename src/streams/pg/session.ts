@@ -1,0 +1,78 @@
+/**
+ * One client connection, from accept to close: startup, client authentication, target
+ * login, greeting, relay. Every failure ends here as a typed value and, where the client
+ * can still hear it, as one FATAL ErrorResponse. Nothing escapes to the listener.
+ */
+import { randomUUID } from "node:crypto"
+import { Duration, Effect, Option } from "effect"
+import type * as Socket from "effect/socket/Socket"
+import { encodeBackend, errorResponse } from "../../codecs/pg/backend.ts"
+import { Framer } from "../../codecs/pg/framing.ts"
+import type { ResolvedTarget } from "../../targets/target.ts"
+import { loginToTarget } from "./backend-login.ts"
+import { CancelRegistry } from "./cancel-registry.ts"
+import { authenticateClient } from "./client-auth.ts"
+import { ClientGone, LoginTimeout, type SessionError, toProblem, UnknownTarget } from "./errors.ts"
+import { FramedReader } from "./framed-reader.ts"
+import { relay } from "./relay.ts"
+import type { SessionState } from "./session-state.ts"
+import { negotiateStartup, type ServerTls } from "./startup.ts"
+
+export interface GatewaySettings {
+  readonly targets: ReadonlyMap<string, ResolvedTarget>
+  readonly tls: ServerTls | undefined
+  readonly plaintextAllowed: boolean
+  readonly maxFrameBytes: number
+  readonly loginTimeoutMs: number
+  readonly connectTimeoutMs: number
+}
+
+const AUTH_OK = encodeBackend({ _tag: "AuthenticationOk" })
+
+export const handleConnection = (settings: GatewaySettings) => (socket: Socket.Socket) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const reader = (yield* socket.reader) as Socket.Reader<Uint8Array>
+      const writer = yield* socket.writer
+      const client = new FramedReader(reader, new Framer(settings.maxFrameBytes, { startup: true }))
+      yield* runSession(settings, client, writer).pipe(
+        Effect.catch((e: SessionError) => {
+          const problem = toProblem(e)
+          const log = Effect.logInfo("session ended", { reason: e._tag, ...(problem ? { message: problem.message } : {}) })
+          return problem === undefined ? log : log.pipe(Effect.andThen(writer.write(errorResponse(problem))), Effect.ignore)
+        })
+      )
+    })
+  ).pipe(Effect.catchCause((cause) => Effect.logError("session failed unexpectedly", cause)))
+
+const runSession = (settings: GatewaySettings, client: FramedReader, clientWriter: Socket.Writer) =>
+  Effect.gen(function* () {
+    const login = Effect.gen(function* () {
+      const outcome = yield* negotiateStartup(client, clientWriter, settings.tls)
+      if (outcome._tag === "Cancel") {
+        yield* (yield* CancelRegistry).cancel(outcome, settings.connectTimeoutMs)
+        return Option.none()
+      }
+      const hello = outcome.hello
+      const target = settings.targets.get(hello.database)
+      const principal = yield* authenticateClient(client, clientWriter, hello, settings.plaintextAllowed)
+      // Checked after authentication, so that only authenticated clients learn target names.
+      if (target === undefined) return yield* new UnknownTarget({ database: hello.database })
+      const server = yield* loginToTarget(target, hello.parameters, settings)
+      return Option.some({ hello, principal, target, server })
+    }).pipe(
+      Effect.timeoutOrElse({ duration: Duration.millis(settings.loginTimeoutMs), orElse: () => Effect.fail(new LoginTimeout()) })
+    )
+    const started = yield* login
+    if (Option.isNone(started)) return
+    const { principal, target, server } = started.value
+    const registry = yield* CancelRegistry
+    const key = yield* registry.register({ target, processId: server.processId, secretKey: server.secretKey })
+    yield* clientWriter
+      .writeAll([AUTH_OK, ...server.greeting.map((f) => f.bytes), encodeBackend({ _tag: "BackendKeyData", ...key }), encodeBackend({ _tag: "ReadyForQuery", status: "I" })])
+      .pipe(Effect.mapError(() => new ClientGone()))
+    const state: SessionState = { id: randomUUID(), principal, target, transactionStatus: "I", terminating: false }
+    yield* Effect.logInfo("session started", { session: state.id, subject: principal.subject, target: target.config.name })
+    yield* relay({ reader: client, writer: clientWriter }, server, state)
+    yield* Effect.logInfo("session ended", { session: state.id, reason: "client closed" })
+  })
