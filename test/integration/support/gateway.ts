@@ -1,0 +1,89 @@
+/**
+ * Runs the real `sluice start` CLI as a child process against the harness servers, with
+ * a config written for the test. Tests talk to it with real clients over TCP.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { inject } from "vitest"
+import { stringify } from "yaml"
+import { hashToken } from "../../../src/rules/identity/service-accounts.ts"
+import { freePort } from "../../harness/free-port.ts"
+
+export const TOKEN = "test-token-ci-9f2c1a"
+export const OTHER_TOKEN = "test-token-other-51b7"
+
+export interface Gateway {
+  readonly port: number
+  readonly dir: string
+  /** libpq-style connection options for a client presenting `token`. */
+  readonly connection: (token?: string, database?: string) => { host: string; port: number; user: string; password: string; database: string }
+  readonly url: (token?: string, database?: string) => string
+  readonly logs: () => string
+  readonly alive: () => boolean
+  readonly stop: () => Promise<void>
+}
+
+export type TargetOverrides = Record<string, unknown>
+
+/** The harness backend targets: `app` (scram role) and `md5` (md5 role on app2); overrides per test. */
+export const defaultConfig = (port: number, extra: { targets?: Array<Record<string, unknown>>; listen?: Record<string, unknown>; limits?: Record<string, unknown> } = {}) => {
+  const { pg } = inject("servers")
+  return {
+    listen: { host: "127.0.0.1", port, loopbackOnly: true, ...extra.listen },
+    targets: [
+      { name: "app", host: pg.host, port: pg.port, database: pg.databases.app, user: pg.backend.user, password: { value: pg.backend.password } },
+      { name: "md5", host: pg.host, port: pg.port, database: pg.databases.app2, user: pg.md5.user, password: { value: pg.md5.password } },
+      ...(extra.targets ?? [])
+    ],
+    identities: {
+      serviceAccounts: [
+        { name: "ci-job", tokenHash: hashToken(TOKEN), groups: ["ci"] },
+        { name: "other", tokenHash: hashToken(OTHER_TOKEN), groups: [] }
+      ]
+    },
+    ...(extra.limits ? { limits: extra.limits } : {})
+  }
+}
+
+const BIN = new URL("../../../bin/sluice.js", import.meta.url).pathname
+
+export const startGateway = async (build: (port: number) => object = (p) => defaultConfig(p)): Promise<Gateway> => {
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), "sluice-gw-"))
+  const configFile = join(dir, "sluice.yaml")
+  writeFileSync(configFile, stringify(build(port)))
+  let output = ""
+  const child: ChildProcess = spawn(process.execPath, [BIN, "start", "--config", configFile], { stdio: ["ignore", "pipe", "pipe"] })
+  child.stdout!.on("data", (d) => (output += d))
+  child.stderr!.on("data", (d) => (output += d))
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  const deadline = Date.now() + 20_000
+  while (!output.includes("listening")) {
+    if (child.exitCode !== null) throw new Error(`sluice exited with ${child.exitCode}:\n${output}`)
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL")
+      throw new Error(`sluice did not start listening within 20 s:\n${output}`)
+    }
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  const connection = (token = TOKEN, database = "app") => ({ host: "127.0.0.1", port, user: "ci", password: token, database })
+  return {
+    port,
+    dir,
+    connection,
+    url: (token = TOKEN, database = "app") => `postgresql://ci:${encodeURIComponent(token)}@127.0.0.1:${port}/${database}?sslmode=disable`,
+    logs: () => output,
+    alive: () => child.exitCode === null && child.signalCode === null,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM")
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5_000)
+        await exited
+        clearTimeout(timer)
+      }
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
