@@ -34,10 +34,21 @@ const crossChecks = (config: Config): Array<ConfigProblem> => {
     if (seen.has(t.name)) problems.push({ path: `targets.${i}.name`, message: `duplicate target name "${t.name}"` })
     seen.add(t.name)
   })
-  const { host, loopbackOnly } = config.listen
+  const { host, loopbackOnly, tls } = config.listen
   if (loopbackOnly && !isLoopback(host)) {
     problems.push({ path: "listen.host", message: `loopbackOnly requires a loopback address, not "${host}"` })
   }
+  if (!loopbackOnly && tls === undefined) {
+    problems.push({
+      path: "listen",
+      message: "clients send their token as a cleartext password: configure listen.tls, or set loopbackOnly: true on a loopback address"
+    })
+  }
+  config.targets.forEach((t, i) => {
+    if (t.tls.mode !== "verify-full" && (t.tls.caFile !== undefined || t.tls.serverName !== undefined)) {
+      problems.push({ path: `targets.${i}.tls`, message: "caFile and serverName only apply to mode verify-full" })
+    }
+  })
   return problems
 }
 
