@@ -57,14 +57,14 @@ export const isLoopback = (host: string): boolean =>
 
 /** Pure: the text of a config file to a Config, or every problem in it. */
 export const parseConfig = (file: string, text: string): Result.Result<Config, ConfigError> => {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true })
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
   if (doc.errors.length > 0) {
     return Result.fail(
       new ConfigError({
         file,
         problems: doc.errors.map((e) => ({
           path: "",
-          message: `YAML ${e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : ""}: ${e.message.split("\n")[0]}`
+          message: `YAML ${e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : "syntax"}: ${e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}`
         }))
       })
     )

@@ -90,8 +90,8 @@ export const Limits = Schema.Struct({
 export type Limits = typeof Limits.Type
 
 export const Config = Schema.Struct({
-  listen: Listener,
-  targets: Schema.NonEmptyArray(Target),
+  listen: Listener.pipe(defaultTo({})),
+  targets: Schema.Array(Target).check(Schema.isMinLength(1, { message: "at least one target is required" })),
   identities: Schema.Struct({
     serviceAccounts: Schema.Array(ServiceAccount).pipe(defaultTo([]))
   }).pipe(defaultTo({})),

@@ -1,0 +1,107 @@
+/** The `sluice` CLI as a user runs it: check-config reports every problem with its path. */
+import { execFile } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { promisify } from "node:util"
+import { describe, expect, it } from "vitest"
+import { hashToken } from "../../src/rules/identity/service-accounts.ts"
+
+const BIN = new URL("../../bin/sluice.js", import.meta.url).pathname
+const dir = mkdtempSync(join(tmpdir(), "sluice-cli-"))
+
+const sluice = async (...args: Array<string>) => {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: "1" } })
+    return { code: 0, stdout, stderr }
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string }
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr }
+  }
+}
+
+const file = (name: string, text: string) => {
+  const path = join(dir, name)
+  writeFileSync(path, text)
+  return path
+}
+
+describe("sluice check-config", () => {
+  it("accepts the checked-in example and compose configs", async () => {
+    for (const f of ["sluice.example.yaml", "deploy/sluice.compose.yaml"]) {
+      const r = await sluice("check-config", new URL(`../../${f}`, import.meta.url).pathname)
+      expect(r.code).toBe(0)
+      expect(r.stdout).toContain("OK")
+    }
+  })
+
+  it("prints every problem with its path, and no stack trace", async () => {
+    const r = await sluice(
+      "check-config",
+      file(
+        "bad.yaml",
+        `
+listen: { port: 70000, loopbackOnly: true, colour: blue }
+targets:
+  - name: "bad name"
+    host: db
+    database: app
+    user: u
+    password: { env: A, file: /b }
+    tls: { mode: sometimes }
+identities:
+  serviceAccounts:
+    - { name: ci, tokenHash: "md5:abc" }
+`
+      )
+    )
+    expect(r.code).toBe(1)
+    const lines = r.stderr.trim().split("\n")
+    expect(lines[0]).toMatch(/bad\.yaml: invalid configuration$/)
+    expect(lines.slice(1).map((l) => l.trim().split(":")[0]).sort()).toEqual(
+      ["identities.serviceAccounts.0.tokenHash", "listen.colour", "listen.port", "targets.0.name", "targets.0.password", "targets.0.tls.mode"].sort()
+    )
+    expect(r.stderr).not.toMatch(/\bat .*\.(ts|js):\d+/)
+  })
+
+  it("reports relations between fields: duplicate targets, plaintext without TLS", async () => {
+    const target = `{ name: app, host: db, database: app, user: u, password: { value: p } }`
+    const r = await sluice("check-config", file("rel.yaml", `listen: { host: 0.0.0.0 }\ntargets: [${target}, ${target}]\n`))
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain("targets.1.name: duplicate target name \"app\"")
+    expect(r.stderr).toContain("listen: clients send their token as a cleartext password")
+  })
+
+  it("reports YAML syntax errors with their position", async () => {
+    const r = await sluice("check-config", file("syntax.yaml", "listen: [1,\n"))
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/YAML line \d+, column \d+/)
+  })
+
+  it("reports a missing file plainly", async () => {
+    const r = await sluice("check-config", join(dir, "missing.yaml"))
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain("cannot read file: ENOENT")
+  })
+
+  it("start refuses a bad config with the same report and exits 1", async () => {
+    const r = await sluice("start", "--config", file("bad2.yaml", "targets: []\n"))
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain("targets: at least one target is required")
+  })
+})
+
+describe("sluice hash-token", () => {
+  it("hashes a given token the way the config expects", async () => {
+    const r = await sluice("hash-token", "abc")
+    expect(r.stdout.trim()).toBe(hashToken("abc"))
+  })
+
+  it("makes a fresh token and its hash", async () => {
+    const r = await sluice("hash-token")
+    const [, token] = /token:\s+(\S+)/.exec(r.stdout) ?? []
+    const [, hash] = /tokenHash:\s+(\S+)/.exec(r.stdout) ?? []
+    expect(token).toMatch(/^sluice_[A-Za-z0-9_-]{43}$/)
+    expect(hash).toBe(hashToken(token!))
+  })
+})
