@@ -83,8 +83,10 @@ provision_kafka() {
     mkdir -p "$dir.tmp/libs"
     # copy-dependencies resolves the runtime closure of kafka_2.13 plus the
     # reload4j logging jars; ~/.m2 keeps the downloads.
+    # (sed: Maven 3.8 prints colour resets even in batch mode)
     mvn -B -q --no-transfer-progress -Dstyle.color=never -f "$KAFKA_POM" \
-      dependency:copy-dependencies -DoutputDirectory="$dir.tmp/libs" >&2 ||
+      dependency:copy-dependencies -DoutputDirectory="$dir.tmp/libs" 2>&1 |
+      sed 's/\x1b\[[0-9;]*m//g' >&2 ||
       die "mvn failed to resolve Kafka $version jars (see the output above)"
     [ -f "$dir.tmp/libs/kafka_2.13-$version.jar" ] ||
       die "mvn ran but kafka_2.13-$version.jar is not in $dir.tmp/libs"

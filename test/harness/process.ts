@@ -248,6 +248,8 @@ export interface RunOptions {
   readonly timeoutMs?: number
   /** Text written to stdin. */
   readonly input?: string
+  /** Also copy the child's stderr to ours as it comes (progress of long steps). */
+  readonly echoStderr?: boolean
 }
 
 /**
@@ -269,7 +271,10 @@ export const run = async (
   let stdout = ""
   let stderr = ""
   child.stdout?.setEncoding("utf8").on("data", (d: string) => (stdout += d))
-  child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+  child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+    stderr += d
+    if (opts.echoStderr) process.stderr.write(d)
+  })
   if (opts.input !== undefined) child.stdin?.end(opts.input)
   let spawnFailure: NodeJS.ErrnoException | undefined
   child.once("error", (err) => (spawnFailure = err))

@@ -15,7 +15,10 @@ const SCRIPT = fileURLToPath(new URL("../../scripts/provision.sh", import.meta.u
 export const provision = async (parts: ReadonlyArray<"kafka" | "ferretdb">): Promise<Artefacts> => {
   if (parts.length === 0) return {}
   // Cold, this downloads jars and Go modules and builds FerretDB: minutes.
-  const { stdout, stderr } = await run("provision", "bash", [SCRIPT, ...parts], { timeoutMs: 20 * 60_000 })
+  const { stdout, stderr } = await run("provision", "bash", [SCRIPT, ...parts], {
+    timeoutMs: 20 * 60_000,
+    echoStderr: true,
+  })
   const built = new Map<string, string>()
   for (const line of stdout.split("\n")) {
     const eq = line.indexOf("=")
