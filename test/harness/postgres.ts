@@ -8,11 +8,16 @@
  *                   scram-sha-256 over TCP)
  *   sluice_backend  scram-sha-256 password; owns databases app and app2
  *   sluice_md5      password stored as md5, and pg_hba says md5 for it
+ *   sluice_plain    pg_hba says `password`: the server asks for it in cleartext
+ *
+ * The private cluster also serves TLS, with a certificate for localhost and
+ * 127.0.0.1 from a throwaway CA (`tls.caFile`), so backend TLS modes are tested.
  */
 import { randomBytes } from "node:crypto"
-import { chownSync, existsSync, readdirSync, realpathSync, writeFileSync, appendFileSync } from "node:fs"
+import { chownSync, existsSync, mkdirSync, readdirSync, realpathSync, writeFileSync, appendFileSync } from "node:fs"
 import { delimiter, dirname, join } from "node:path"
 import pg from "pg"
+import { makeTestPki } from "./tls.ts"
 import { freePort } from "./free-port.ts"
 import { isRoot, logTail, makeTempDir, osUser, removeTempDir, run, spawnTracked, type OsUser } from "./process.ts"
 
@@ -36,6 +41,10 @@ export interface PgInfo {
   readonly backend: PgRole
   /** sluice_md5: md5-stored password (pg_hba says md5 on a managed cluster). */
   readonly md5: PgRole
+  /** sluice_plain: pg_hba `password` (cleartext) on a managed cluster. */
+  readonly plain: PgRole
+  /** The CA that signed a managed cluster's certificate, and one that did not; null for yours. */
+  readonly tls: { readonly caFile: string; readonly otherCaFile: string } | null
   readonly databases: { readonly app: string; readonly app2: string }
   /** True when the harness started this cluster (so pg_hba.conf is ours). */
   readonly managed: boolean
@@ -47,7 +56,7 @@ export interface PgServer extends PgInfo {
   readonly stop: () => Promise<void>
 }
 
-export const ROLES = { superuser: "sluice_admin", backend: "sluice_backend", md5: "sluice_md5" } as const
+export const ROLES = { superuser: "sluice_admin", backend: "sluice_backend", md5: "sluice_md5", plain: "sluice_plain" } as const
 export const DATABASES = { app: "app", app2: "app2" } as const
 
 export const randomPassword = (): string => randomBytes(18).toString("base64url")
@@ -133,13 +142,14 @@ export const ensureRoleWithDatabase = async (
  */
 export const prepareCluster = async (
   superuser: pg.ClientConfig,
-  roles: { backend: PgRole; md5: PgRole },
+  roles: { backend: PgRole; md5: PgRole; plain: PgRole },
 ): Promise<string> => {
   const client = new pg.Client(superuser)
   await client.connect()
   try {
     await ensureRole(client, roles.backend, "scram-sha-256")
     await ensureRole(client, roles.md5, "md5")
+    await ensureRole(client, roles.plain, "scram-sha-256")
     for (const db of Object.values(DATABASES)) {
       await ensureDatabase(client, db, roles.backend.user)
     }
@@ -178,7 +188,8 @@ export const useExistingPostgres = async (superuserUrl: string): Promise<PgServe
   }
   const backend = { user: ROLES.backend, password: randomPassword() }
   const md5 = { user: ROLES.md5, password: randomPassword() }
-  const serverVersion = await prepareCluster({ connectionString: superuserUrl }, { backend, md5 })
+  const plain = { user: ROLES.plain, password: randomPassword() }
+  const serverVersion = await prepareCluster({ connectionString: superuserUrl }, { backend, md5, plain })
   await grantMd5Schema({ connectionString: superuserUrl }, md5.user)
   return {
     host,
@@ -187,6 +198,8 @@ export const useExistingPostgres = async (superuserUrl: string): Promise<PgServe
     superuser,
     backend,
     md5,
+    plain,
+    tls: null,
     databases: DATABASES,
     managed: false,
     socketDir: null,
@@ -259,13 +272,19 @@ export const startPostgres = async (): Promise<PgServer> => {
       { cwd: dir, timeoutMs: 120_000, ...(user ? { user } : {}) },
     )
 
-    // Order matters: the md5 line must come before the catch-all.
+    const pkiDir = join(dir, "pki")
+    mkdirSync(pkiDir)
+    const pki = makeTestPki(pkiDir)
+    if (user) chownSync(pki.keyFile, user.uid, user.gid)
+
+    // Order matters: the md5 and password lines must come before the catch-all.
     writeFileSync(
       join(dataDir, "pg_hba.conf"),
       [
         "# written by test/harness/postgres.ts",
         "local all all trust",
         `host all ${ROLES.md5} 127.0.0.1/32 md5`,
+        `host all ${ROLES.plain} 127.0.0.1/32 password`,
         "host all all 127.0.0.1/32 scram-sha-256",
         "",
       ].join("\n"),
@@ -280,6 +299,9 @@ export const startPostgres = async (): Promise<PgServer> => {
         `unix_socket_directories = '${dir}'`,
         "max_connections = 200",
         "password_encryption = 'scram-sha-256'",
+        "ssl = on",
+        `ssl_cert_file = '${pki.certFile}'`,
+        `ssl_key_file = '${pki.keyFile}'`,
         // disposable cluster: durability buys nothing
         "fsync = off",
         "synchronous_commit = off",
@@ -315,7 +337,8 @@ export const startPostgres = async (): Promise<PgServer> => {
       )
       const backend = { user: ROLES.backend, password: randomPassword() }
       const md5 = { user: ROLES.md5, password: randomPassword() }
-      const serverVersion = await prepareCluster(socket, { backend, md5 })
+      const plain = { user: ROLES.plain, password: randomPassword() }
+      const serverVersion = await prepareCluster(socket, { backend, md5, plain })
       await grantMd5Schema(socket, md5.user)
       const host = "127.0.0.1"
       return {
@@ -330,6 +353,8 @@ export const startPostgres = async (): Promise<PgServer> => {
         },
         backend,
         md5,
+        plain,
+        tls: { caFile: pki.caFile, otherCaFile: pki.otherCaFile },
         databases: DATABASES,
         managed: true,
         socketDir: dir,
