@@ -38,7 +38,8 @@ export const makeCancelRegistry = () => {
       Effect.acquireRelease(
         Effect.sync(() => {
           let key: ClientKey
-          do key = { processId: randomInt(1, 2 ** 31 - 1), secretKey: randomInt(-(2 ** 31), 2 ** 31 - 1) }
+          // Above Linux's PID_MAX_LIMIT (2^22), so a client never mistakes a real backend's pid for its own.
+          do key = { processId: randomInt(2 ** 22, 2 ** 31 - 1), secretKey: randomInt(-(2 ** 31), 2 ** 31 - 1) }
           while (routes.has(keyOf(key)))
           routes.set(keyOf(key), route)
           return key

@@ -7,6 +7,10 @@ export interface SessionState {
   readonly id: string
   readonly principal: Principal
   readonly target: ResolvedTarget
+  /** The server's process id for this session, which the client must never see. */
+  readonly serverProcessId: number
+  /** The process id Sluice gave the client in its own BackendKeyData. */
+  readonly clientProcessId: number
   /** As the server last reported it in ReadyForQuery. */
   transactionStatus: TransactionStatus
   /** Set when the client sent Terminate: the server closing afterwards is expected. */

@@ -71,7 +71,15 @@ const runSession = (settings: GatewaySettings, client: FramedReader, clientWrite
     yield* clientWriter
       .writeAll([AUTH_OK, ...server.greeting.map((f) => f.bytes), encodeBackend({ _tag: "BackendKeyData", ...key }), encodeBackend({ _tag: "ReadyForQuery", status: "I" })])
       .pipe(Effect.mapError(() => new ClientGone()))
-    const state: SessionState = { id: randomUUID(), principal, target, transactionStatus: "I", terminating: false }
+    const state: SessionState = {
+      id: randomUUID(),
+      principal,
+      target,
+      serverProcessId: server.processId,
+      clientProcessId: key.processId,
+      transactionStatus: "I",
+      terminating: false
+    }
     yield* Effect.logInfo("session started", { session: state.id, subject: principal.subject, target: target.config.name })
     yield* relay({ reader: client, writer: clientWriter }, server, state)
     yield* Effect.logInfo("session ended", { session: state.id, reason: "client closed" })

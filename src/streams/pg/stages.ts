@@ -6,7 +6,7 @@
  * the policy engine replaces both behind these same types.
  */
 import { Result } from "effect"
-import { errorResponse } from "../../codecs/pg/backend.ts"
+import { BackendType, decodeBackend, encodeBackend, errorResponse } from "../../codecs/pg/backend.ts"
 import type { Frame } from "../../codecs/pg/framing.ts"
 import { decodeFrontend, FrontendType } from "../../codecs/pg/frontend.ts"
 import type { SessionState } from "./session-state.ts"
@@ -79,10 +79,24 @@ export const route = (d: Decided, state: SessionState): Routed => {
   return { _tag: "ToClient", bytes: errorResponse({ severity: "ERROR", code: "42501", message: d.verdict.message }) }
 }
 
-/** The server → client direction: observes what the session state needs, forwards bytes as they came. */
+/**
+ * The server → client direction: observes what the session state needs and forwards
+ * bytes as they came, except that a notification this session sent itself carries the
+ * client's process id, not the server's.
+ */
 export const observeBackend = (frame: Frame, state: SessionState): Uint8Array => {
-  if (frame.type === 0x5a /* ReadyForQuery */ && frame.bytes.length === 6) {
-    state.transactionStatus = String.fromCharCode(frame.bytes[5]!) as SessionState["transactionStatus"]
+  switch (frame.type) {
+    case BackendType.ReadyForQuery: {
+      const m = decodeBackend(frame)
+      if (Result.isSuccess(m) && m.success._tag === "ReadyForQuery") state.transactionStatus = m.success.status
+      return frame.bytes
+    }
+    case BackendType.NotificationResponse: {
+      const m = decodeBackend(frame)
+      if (Result.isFailure(m) || m.success._tag !== "NotificationResponse" || m.success.processId !== state.serverProcessId) return frame.bytes
+      return encodeBackend({ ...m.success, processId: state.clientProcessId })
+    }
+    default:
+      return frame.bytes
   }
-  return frame.bytes
 }
