@@ -1,34 +1,15 @@
-/** Reads a config file into a typed `Config`, or into every problem found, each with its path. */
-import { readFile } from "node:fs/promises"
+/** Reads the gateway's config file into a typed `Config`, or into every problem found. */
 import { isIP } from "node:net"
-import { Data, Effect, Result, Schema, SchemaIssue } from "effect"
-import { parseDocument } from "yaml"
+import type { Effect, Result } from "effect"
 import { Config } from "./schema.ts"
+import { decodeYaml, type InvalidFile, loadYaml, type Problem, type YamlSchema } from "./yaml.ts"
 
-export interface ConfigProblem {
-  /** Dotted path into the document, e.g. `targets.0.port`; empty for the whole file. */
-  readonly path: string
-  readonly message: string
-}
-
-export class ConfigError extends Data.TaggedError("ConfigError")<{
-  readonly file: string
-  readonly problems: ReadonlyArray<ConfigProblem>
-}> {
-  override get message(): string {
-    return [`${this.file}: invalid configuration`, ...this.problems.map((p) => `  ${p.path || "(root)"}: ${p.message}`)].join("\n")
-  }
-}
-
-const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
-const decode = Schema.decodeUnknownResult(Config, { errors: "all", onExcessProperty: "error" })
-
-const pathOf = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined): string =>
-  (path ?? []).map((p) => String(typeof p === "object" ? p.key : p)).join(".")
+export const isLoopback = (host: string): boolean =>
+  host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."))
 
 /** Checks the schema cannot express: they relate several fields. */
-const crossChecks = (config: Config): Array<ConfigProblem> => {
-  const problems: Array<ConfigProblem> = []
+const crossChecks = (config: Config): Array<Problem> => {
+  const problems: Array<Problem> = []
   const seen = new Set<string>()
   config.targets.forEach((t, i) => {
     if (seen.has(t.name)) problems.push({ path: `targets.${i}.name`, message: `duplicate target name "${t.name}"` })
@@ -52,34 +33,8 @@ const crossChecks = (config: Config): Array<ConfigProblem> => {
   return problems
 }
 
-export const isLoopback = (host: string): boolean =>
-  host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."))
+const spec: YamlSchema<Config> = { schema: Config, kind: "configuration", crossChecks }
 
-/** Pure: the text of a config file to a Config, or every problem in it. */
-export const parseConfig = (file: string, text: string): Result.Result<Config, ConfigError> => {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
-  if (doc.errors.length > 0) {
-    return Result.fail(
-      new ConfigError({
-        file,
-        problems: doc.errors.map((e) => ({
-          path: "",
-          message: `YAML ${e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : "syntax"}: ${e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}`
-        }))
-      })
-    )
-  }
-  const decoded = decode(doc.toJS())
-  if (Result.isFailure(decoded)) {
-    const { issues } = formatter(decoded.failure.issue)
-    return Result.fail(new ConfigError({ file, problems: issues.map((i) => ({ path: pathOf(i.path), message: i.message })) }))
-  }
-  const problems = crossChecks(decoded.success)
-  return problems.length > 0 ? Result.fail(new ConfigError({ file, problems })) : Result.succeed(decoded.success)
-}
+export const parseConfig = (file: string, text: string): Result.Result<Config, InvalidFile> => decodeYaml(spec, file, text)
 
-export const loadConfig = (file: string): Effect.Effect<Config, ConfigError> =>
-  Effect.tryPromise({
-    try: () => readFile(file, "utf8"),
-    catch: (e) => new ConfigError({ file, problems: [{ path: "", message: `cannot read file: ${(e as NodeJS.ErrnoException).code ?? String(e)}` }] })
-  }).pipe(Effect.flatMap((text) => Effect.fromResult(parseConfig(file, text))))
+export const loadConfig = (file: string): Effect.Effect<Config, InvalidFile> => loadYaml(spec, file)

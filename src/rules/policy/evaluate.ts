@@ -1,0 +1,129 @@
+/**
+ * Policy evaluation, pure: a statement's facts, who asks and where, to the action that
+ * applies and the rule that chose it.
+ *
+ * Order: rules top to bottom, the first whose every condition holds decides; otherwise
+ * the target's default (by name, then `*`, then block). Conditions are read so that
+ * no rule says more than it means:
+ * - an allow rule's `relations` and `functions` must cover EVERY relation and function
+ *   the statement touches; a block, mask or hold rule's need only touch ONE;
+ * - an unqualified relation may resolve to any schema on the session's search path, so
+ *   allow rules must cover every candidate, and other rules match if any candidate does;
+ * - class `unknown` is never allowed unless a rule lists it in `classes`: not by a rule
+ *   without `classes`, and not by a default.
+ */
+import type { Principal } from "../identity/principal.ts"
+import { anyGlob, globMatch } from "./glob.ts"
+import type { Action, ClaimPredicate, Policy, PrincipalMatch, Rule, StatementClass, StatementMatch } from "./schema.ts"
+
+export interface RelationFacts {
+  /** The schema as written, or every schema an unqualified name may resolve to. */
+  readonly schemas: ReadonlyArray<string>
+  readonly name: string
+}
+
+export interface FunctionFacts {
+  readonly schema: string | undefined
+  readonly name: string
+}
+
+export interface StatementFacts {
+  readonly text: string
+  readonly class: StatementClass
+  readonly relations: ReadonlyArray<RelationFacts>
+  readonly functions: ReadonlyArray<FunctionFacts>
+}
+
+export interface TargetFacts {
+  readonly name: string
+  readonly database: string
+}
+
+export interface Decision {
+  readonly action: Action
+  /** The rule's id, or `default:<target>` / `default:*` / `default` for defaults. */
+  readonly ruleId: string
+  readonly message: string | undefined
+}
+
+const claimAt = (claims: Readonly<Record<string, unknown>> | undefined, path: string): unknown => {
+  if (claims === undefined) return undefined
+  if (path in claims) return claims[path]
+  let value: unknown = claims
+  for (const part of path.split(".")) {
+    if (typeof value !== "object" || value === null) return undefined
+    value = (value as Record<string, unknown>)[part]
+  }
+  return value
+}
+
+const claimHolds = (claims: Readonly<Record<string, unknown>> | undefined, p: ClaimPredicate): boolean => {
+  const value = claimAt(claims, p.claim)
+  const values = Array.isArray(value) ? value : [value]
+  return values.some((v) => {
+    if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") return false
+    const s = String(v)
+    if (p.equals !== undefined) return s === p.equals
+    if (p.oneOf !== undefined) return p.oneOf.includes(s)
+    return p.matches !== undefined && new RegExp(p.matches, "u").test(s)
+  })
+}
+
+const principalMatches = (m: PrincipalMatch, who: Principal): boolean =>
+  (m.subjects === undefined || anyGlob(m.subjects, who.subject)) &&
+  (m.groups === undefined || who.groups.some((g) => anyGlob(m.groups!, g))) &&
+  (m.kinds === undefined || m.kinds.includes(who.kind)) &&
+  (m.claims === undefined || m.claims.every((p) => claimHolds(who.claims, p)))
+
+const relationMatches = (glob: string, schema: string, name: string): boolean => {
+  const dot = glob.indexOf(".")
+  return dot < 0 ? globMatch(glob, name) : globMatch(glob.slice(0, dot), schema) && globMatch(glob.slice(dot + 1), name)
+}
+
+/** Every candidate reading (allow) or any (others) of every (allow) or any (others) relation. */
+const relationsMatch = (globs: ReadonlyArray<string>, relations: ReadonlyArray<RelationFacts>, all: boolean): boolean => {
+  const covered = (schema: string, name: string) => globs.some((g) => relationMatches(g, schema, name))
+  return all
+    ? relations.every((r) => r.schemas.length > 0 && r.schemas.every((s) => covered(s, r.name)))
+    : relations.some((r) => r.schemas.some((s) => covered(s, r.name)))
+}
+
+const functionMatches = (glob: string, f: FunctionFacts): boolean =>
+  glob.includes(".") ? f.schema !== undefined && globMatch(glob, `${f.schema}.${f.name}`) : globMatch(glob, f.name)
+
+const functionsMatch = (globs: ReadonlyArray<string>, functions: ReadonlyArray<FunctionFacts>, all: boolean): boolean => {
+  const covered = (f: FunctionFacts) => globs.some((g) => functionMatches(g, f))
+  return all ? functions.every(covered) : functions.some(covered)
+}
+
+const classMatches = (m: StatementMatch, action: Action, c: StatementClass): boolean =>
+  m.classes === undefined ? !(action === "allow" && c === "unknown") : m.classes.includes(c)
+
+export const ruleMatches = (rule: Rule, who: Principal, target: TargetFacts, s: StatementFacts): boolean => {
+  const m = rule.match
+  const all = rule.action === "allow"
+  return (
+    (m.principal === undefined || principalMatches(m.principal, who)) &&
+    (m.target === undefined ||
+      ((m.target.names === undefined || anyGlob(m.target.names, target.name)) &&
+        (m.target.databases === undefined || anyGlob(m.target.databases, target.database)))) &&
+    classMatches(m, rule.action, s.class) &&
+    (m.relations === undefined || relationsMatch(m.relations, s.relations, all)) &&
+    (m.functions === undefined || functionsMatch(m.functions, s.functions, all)) &&
+    (m.regex === undefined || new RegExp(m.regex, "u").test(s.text))
+  )
+}
+
+export const evaluate = (policy: Policy, who: Principal, target: TargetFacts, s: StatementFacts): Decision => {
+  for (const rule of policy.rules) {
+    if (ruleMatches(rule, who, target, s)) return { action: rule.action, ruleId: rule.id, message: rule.message }
+  }
+  const named = policy.defaults[target.name]
+  const fallback = named ?? policy.defaults["*"]
+  const ruleId = named !== undefined ? `default:${target.name}` : fallback !== undefined ? "default:*" : "default"
+  const d = fallback ?? { action: "block" as const }
+  if (d.action === "allow" && s.class === "unknown") {
+    return { action: "block", ruleId, message: "statements of unknown effect need a rule that allows class unknown" }
+  }
+  return { action: d.action, ruleId, message: d.message }
+}

@@ -1,0 +1,129 @@
+/**
+ * The policy file, as an `effect/Schema` definition. The README documents this shape.
+ *
+ * Evaluation (see evaluate.ts): for each statement, rules are tried top to bottom and the
+ * first whose every condition holds decides; when none does, the target's default does.
+ */
+import { Effect, Schema } from "effect"
+
+const defaultTo = <S extends Schema.Constraint>(value: S["Encoded"]) => Schema.withDecodingDefaultKey<S>(Effect.succeed(value))
+
+export const StatementClass = Schema.Literals([
+  "read",
+  "write",
+  "ddl",
+  "dcl",
+  "admin",
+  "copy-in",
+  "copy-out",
+  "transaction",
+  "utility",
+  "unknown"
+])
+export type StatementClass = typeof StatementClass.Type
+
+export const Action = Schema.Literals(["allow", "block", "mask", "hold"])
+export type Action = typeof Action.Type
+
+const compiles = (source: string): string | undefined => {
+  try {
+    new RegExp(source, "u")
+    return undefined
+  } catch (e) {
+    return `not a valid regular expression: ${(e as Error).message}`
+  }
+}
+
+const Regex = Schema.NonEmptyString.check(Schema.makeFilter(compiles))
+
+/** `schema.table` with `*` and `?` wildcards; a bare `table` means that table in any schema. */
+const RelationGlob = Schema.NonEmptyString.check(
+  Schema.isPattern(/^[^.\s]+(\.[^.\s]+)?$/, { message: "expected table or schema.table, with * and ? as wildcards" })
+)
+
+const NameGlob = Schema.NonEmptyString
+
+const nonEmpty = <S extends Schema.Constraint>(item: S) =>
+  Schema.Array(item).check(Schema.isMinLength(1, { message: "an empty list would never match; remove the key instead" }))
+
+export const ClaimPredicate = Schema.Struct({
+  /** A claim name, or a dotted path into nested claims (`kubernetes.io.namespace`). */
+  claim: Schema.NonEmptyString,
+  equals: Schema.optionalKey(Schema.String),
+  oneOf: Schema.optionalKey(nonEmpty(Schema.String)),
+  matches: Schema.optionalKey(Regex)
+}).check(
+  Schema.makeFilter((p) =>
+    [p.equals, p.oneOf, p.matches].filter((v) => v !== undefined).length === 1 ? undefined : "expected exactly one of equals, oneOf or matches"
+  )
+)
+export type ClaimPredicate = typeof ClaimPredicate.Type
+
+export const PrincipalMatch = Schema.Struct({
+  /** Any of these subjects (globs). */
+  subjects: Schema.optionalKey(nonEmpty(NameGlob)),
+  /** Any of these groups (globs). */
+  groups: Schema.optionalKey(nonEmpty(NameGlob)),
+  kinds: Schema.optionalKey(nonEmpty(Schema.Literals(["machine", "human"]))),
+  /** Every predicate must hold. */
+  claims: Schema.optionalKey(nonEmpty(ClaimPredicate))
+})
+export type PrincipalMatch = typeof PrincipalMatch.Type
+
+export const TargetMatch = Schema.Struct({
+  /** Target names from the gateway config (globs). */
+  names: Schema.optionalKey(nonEmpty(NameGlob)),
+  /** Server database names (globs). */
+  databases: Schema.optionalKey(nonEmpty(NameGlob))
+})
+export type TargetMatch = typeof TargetMatch.Type
+
+export const StatementMatch = Schema.Struct({
+  principal: Schema.optionalKey(PrincipalMatch),
+  target: Schema.optionalKey(TargetMatch),
+  /** Any of these classes. `unknown` must be named to be matched by an allow rule. */
+  classes: Schema.optionalKey(nonEmpty(StatementClass)),
+  /** Any relation the statement touches matches one of these. */
+  relations: Schema.optionalKey(nonEmpty(RelationGlob)),
+  /** Any function the statement calls matches one of these (globs, `schema.name` or `name`). */
+  functions: Schema.optionalKey(nonEmpty(NameGlob)),
+  /** The last resort: a regular expression over the statement's text. */
+  regex: Schema.optionalKey(Regex)
+})
+export type StatementMatch = typeof StatementMatch.Type
+
+export const Rule = Schema.Struct({
+  id: Schema.NonEmptyString.check(Schema.isPattern(/^[A-Za-z0-9_.:-]+$/, { message: "a rule id uses letters, digits, '_', '.', ':' and '-'" })),
+  description: Schema.optionalKey(Schema.String),
+  match: StatementMatch.pipe(defaultTo({})),
+  action: Action,
+  /** What the client reads when this rule blocks or holds. */
+  message: Schema.optionalKey(Schema.NonEmptyString)
+})
+export type Rule = typeof Rule.Type
+
+export const TargetDefault = Schema.Struct({
+  action: Action,
+  message: Schema.optionalKey(Schema.NonEmptyString)
+})
+export type TargetDefault = typeof TargetDefault.Type
+
+export const Policy = Schema.Struct({
+  version: Schema.Literal(1),
+  /** Per target name; `*` for every target not named. Without either, the default is block. */
+  defaults: Schema.Record(Schema.String, TargetDefault).pipe(defaultTo({})),
+  rules: Schema.Array(Rule).pipe(defaultTo([])),
+  /** Statements longer than this are blocked before they are parsed. */
+  maxStatementBytes: Schema.Int.check(Schema.isGreaterThan(0)).pipe(defaultTo(1024 * 1024))
+}).check(
+  Schema.makeFilter((p) => {
+    const seen = new Set<string>()
+    const issues: Array<Schema.FilterIssue> = []
+    p.rules.forEach((r, i) => {
+      if (seen.has(r.id)) issues.push({ path: ["rules", i, "id"], issue: `duplicate rule id "${r.id}"` })
+      seen.add(r.id)
+    })
+    return issues
+  })
+)
+export type Policy = typeof Policy.Type

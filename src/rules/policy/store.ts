@@ -1,0 +1,79 @@
+/**
+ * The policy in force, reloaded when its file changes or on SIGHUP. A file that fails
+ * to load is rejected with a logged error, and the last good policy stays in force.
+ */
+import { createHash } from "node:crypto"
+import { watch } from "node:fs"
+import { basename, dirname, resolve } from "node:path"
+import { Context, Duration, Effect, Layer, Queue, Stream } from "effect"
+import { InvalidFile } from "../../config/yaml.ts"
+import { loadPolicy } from "./load.ts"
+import type { Policy } from "./schema.ts"
+
+export interface LoadedPolicy {
+  readonly policy: Policy
+  /** Short content hash, for logs and audit events: which policy decided. */
+  readonly version: string
+}
+
+export class PolicyStore extends Context.Service<
+  PolicyStore,
+  {
+    /** The policy in force now; synchronous because every statement asks. */
+    readonly current: () => LoadedPolicy
+    /** Reloads now; fails (and keeps the old policy) if the file is bad. */
+    readonly reload: Effect.Effect<LoadedPolicy, InvalidFile>
+  }
+>()("sluice/PolicyStore") {}
+
+const versionOf = (policy: Policy): string => createHash("sha256").update(JSON.stringify(policy)).digest("hex").slice(0, 12)
+
+export const makePolicyStore = (file: string) =>
+  Effect.gen(function* () {
+    const first = yield* loadPolicy(file)
+    let loaded: LoadedPolicy = { policy: first, version: versionOf(first) }
+    yield* Effect.logInfo("policy loaded", { file, version: loaded.version, rules: first.rules.length })
+
+    const reload = loadPolicy(file).pipe(
+      Effect.map((policy) => {
+        const next = { policy, version: versionOf(policy) }
+        const changed = next.version !== loaded.version
+        loaded = next
+        return { next, changed }
+      }),
+      Effect.tap(({ next, changed }) =>
+        changed ? Effect.logInfo("policy reloaded", { file, version: next.version, rules: next.policy.rules.length }) : Effect.void
+      ),
+      Effect.map(({ next }) => next),
+      Effect.tapError((e) => Effect.logError(`policy reload rejected, keeping version ${loaded.version}\n${e.message}`))
+    )
+
+    // Editors replace files by rename, so watch the directory and filter by name.
+    const triggers = yield* Queue.sliding<void>(1)
+    const wake = () => void Queue.offerUnsafe(triggers, undefined)
+    const name = basename(file)
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const watcher = watch(dirname(resolve(file)), (_event, changed) => {
+          if (changed === null || changed === name) wake()
+        })
+        watcher.on("error", () => {})
+        process.on("SIGHUP", wake)
+        return watcher
+      }),
+      (watcher) =>
+        Effect.sync(() => {
+          watcher.close()
+          process.off("SIGHUP", wake)
+        })
+    )
+    // A burst of change events (write, then rename) becomes one reload.
+    yield* Stream.fromQueue(triggers).pipe(
+      Stream.debounce(Duration.millis(100)),
+      Stream.runForEach(() => Effect.ignore(reload)),
+      Effect.forkScoped
+    )
+    return PolicyStore.of({ current: () => loaded, reload })
+  })
+
+export const layerPolicyStore = (file: string): Layer.Layer<PolicyStore, InvalidFile> => Layer.effect(PolicyStore, makePolicyStore(file))
