@@ -5,7 +5,8 @@ import { DecodeError } from "./errors.ts"
  * Cursor-based reading and growable writing of PostgreSQL wire primitives.
  * Plain mutable code on purpose: these run once per decoded message on the hot path.
  */
-const utf8Decoder = new TextDecoder("utf-8", { fatal: false })
+// ignoreBOM: a leading U+FEFF is part of the string, not a byte-order mark to strip.
+const utf8Decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true })
 const utf8Encoder = new TextEncoder()
 
 /** Thrown by readers and caught by `decodeWith`, so it never crosses a codec's boundary. */

@@ -48,17 +48,35 @@ export class Framer {
 
   /** Appends a chunk and returns every frame now complete, or the first framing error. */
   push(chunk: Uint8Array): Array<Frame> | FrameError {
-    const frames: Array<Frame> = []
-    let data: Uint8Array
-    if (this.buffered === 0) {
-      data = chunk
-    } else {
-      this.chunks.push(chunk)
-      this.buffered += chunk.length
-      const need = this.neededLength()
-      if (need === undefined || this.buffered < need) return frames
-      data = this.join()
+    if (this.buffered === 0) return this.scan(chunk, [])
+    this.chunks.push(chunk)
+    this.buffered += chunk.length
+    const need = this.neededLength()
+    if (need === undefined || this.buffered < need) return []
+    const before = this.buffered - chunk.length
+    // Bytes queued behind a startup packet and not drained yet: rare, join them all.
+    if (before >= need) return this.scan(this.join(), [])
+    // Copy only the frame that straddles the chunks; the frames after it in `chunk`
+    // stay views of it, like those of a chunk that arrives with nothing buffered.
+    const head = new Uint8Array(need)
+    let at = 0
+    for (let i = 0; i < this.chunks.length - 1; i++) {
+      head.set(this.chunks[i]!, at)
+      at += this.chunks[i]!.length
     }
+    head.set(chunk.subarray(0, need - before), before)
+    const frames = this.scan(head, [])
+    if (frames instanceof FrameError) return frames
+    const rest = chunk.subarray(need - before)
+    if (this.typed) return this.scan(rest, frames)
+    // After a startup packet the caller switches modes: keep the rest for drain().
+    this.chunks = rest.length > 0 ? [rest] : []
+    this.buffered = rest.length
+    return frames
+  }
+
+  /** Cuts whole frames off the front of `data` (as views) and keeps the remainder buffered. */
+  private scan(data: Uint8Array, frames: Array<Frame>): Array<Frame> | FrameError {
     let at = 0
     const header = this.typed ? 5 : 4
     while (data.length - at >= header) {
@@ -100,11 +118,26 @@ export class Framer {
   private neededLength(): number | undefined {
     const header = this.typed ? 5 : 4
     if (this.buffered < header) return undefined
-    const head = this.chunks[0]!.length >= header ? this.chunks[0]! : this.join()
+    const head = this.peek(header)
     const length = readInt32(head, this.typed ? 1 : 0)
     // An invalid length must surface now, not after buffering up to it.
     if (this.check(this.typed ? head[0]! : 0, length)) return header
     return this.typed ? length + 1 : length
+  }
+
+  /** The first `n` buffered bytes, copied only if they straddle chunks (the buffer is left as it is). */
+  private peek(n: number): Uint8Array {
+    const first = this.chunks[0]!
+    if (first.length >= n) return first
+    const out = new Uint8Array(n)
+    let at = 0
+    for (const c of this.chunks) {
+      const take = Math.min(c.length, n - at)
+      out.set(c.subarray(0, take), at)
+      at += take
+      if (at === n) break
+    }
+    return out
   }
 
   private join(): Uint8Array {

@@ -61,9 +61,35 @@ export const parseServerFirst = (s: ScramStart, raw: string): Result.Result<Scra
   return Result.succeed({ nonce, salt: Buffer.from(salt, "base64"), iterations, raw })
 }
 
+// SASLprep (RFC 4013) tables from RFC 3454, as PostgreSQL's pg_saslprep uses them.
+/** C.1.2 non-ASCII spaces: mapped to SPACE (checked before B.1, which shares U+200B). */
+const NON_ASCII_SPACE = /[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/gu
+/** B.1 "commonly mapped to nothing". */
+const MAPPED_TO_NOTHING = /[\u00AD\u034F\u1806\u180B-\u180D\u200B-\u200D\u2060\uFE00-\uFE0F\uFEFF]/gu
+/**
+ * Prohibited output: C.1.2, C.2.1, C.2.2, C.3, C.4, C.5, C.6, C.7, C.8, C.9; plus code
+ * points unassigned today (a subset of A.1, which is "unassigned in Unicode 3.2").
+ */
+const PROHIBITED =
+  /[\u0000-\u001F\u007F-\u00A0\u0340\u0341\u06DD\u070F\u1680\u180E\u2000-\u200F\u2028-\u202F\u205F-\u2063\u206A-\u206F\u2FF0-\u2FFB\u3000\uD800-\uDFFF\uE000-\uF8FF\uFDD0-\uFDEF\uFEFF\uFFF9-\uFFFF\u{1D173}-\u{1D17A}\u{E0001}\u{E0020}-\u{E007F}\u{F0000}-\u{10FFFF}\p{Cn}]/u
+
+/**
+ * The password as PostgreSQL (server and libpq) feeds it to PBKDF2: pure ASCII as is;
+ * otherwise mapped and NFKC-normalised, falling back to the raw password when the
+ * result is empty or holds prohibited characters. Unlike pg_saslprep, it does not check
+ * for code points assigned after Unicode 3.2 (e.g. most emoji) nor the bidi rule.
+ */
+export const saslprep = (password: string): string => {
+  if (/^[\x00-\x7F]*$/.test(password)) return password
+  const mapped = password.replace(NON_ASCII_SPACE, " ").replace(MAPPED_TO_NOTHING, "")
+  if (mapped === "") return password
+  const prepared = mapped.normalize("NFKC")
+  return PROHIBITED.test(prepared) ? password : prepared
+}
+
 /** Expensive by design (PBKDF2); callers cache it per salt and iteration count. */
 export const saltPassword = (password: string, salt: Buffer, iterations: number): Buffer =>
-  pbkdf2Sync(password.normalize("NFKC"), salt, iterations, 32, "sha256")
+  pbkdf2Sync(saslprep(password), salt, iterations, 32, "sha256")
 
 const hmac = (key: Buffer, data: string): Buffer => createHmac("sha256", key).update(data).digest()
 
