@@ -5,7 +5,8 @@
 import { Console, Effect, Layer, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { loadConfig } from "../config/load.ts"
-import { hashToken, layerServiceAccounts, newToken } from "../rules/identity/service-accounts.ts"
+import { layerIdentity } from "../rules/identity/layer.ts"
+import { hashToken, newToken } from "../rules/identity/service-accounts.ts"
 import { layerCancelRegistry } from "../streams/pg/cancel-registry.ts"
 import { servePostgres } from "../streams/pg/gateway.ts"
 
@@ -28,7 +29,7 @@ const start = Command.make("start", { config: Flag.String("config").pipe(Flag.wi
     Effect.gen(function* () {
       const cfg = yield* loadConfig(config)
       yield* servePostgres(cfg).pipe(
-        Effect.provide(Layer.mergeAll(layerServiceAccounts(cfg.identities.serviceAccounts), layerCancelRegistry))
+        Effect.provide(Layer.mergeAll(layerIdentity(cfg.identities), layerCancelRegistry))
       )
     })
   )

@@ -2,9 +2,9 @@
  * The gateway's configuration file, as an `effect/Schema` definition.
  * The README documents this same shape; keep them in step.
  */
-import { Effect, Schema } from "effect"
-
-const defaultTo = <S extends Schema.Constraint>(value: S["Encoded"]) => Schema.withDecodingDefaultKey<S>(Effect.succeed(value))
+import { Schema } from "effect"
+import { OidcConfig } from "../rules/identity/oidc-config.ts"
+import { defaultTo } from "./defaults.ts"
 
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
@@ -89,11 +89,17 @@ export const Limits = Schema.Struct({
 })
 export type Limits = typeof Limits.Type
 
+export const PolicyRef = Schema.Struct({
+  /** The policy file (see the README); reloaded when it changes and on SIGHUP. */
+  file: Schema.NonEmptyString
+})
+
 export const Config = Schema.Struct({
   listen: Listener.pipe(defaultTo({})),
   targets: Schema.Array(Target).check(Schema.isMinLength(1, { message: "at least one target is required" })),
   identities: Schema.Struct({
-    serviceAccounts: Schema.Array(ServiceAccount).pipe(defaultTo([]))
+    serviceAccounts: Schema.Array(ServiceAccount).pipe(defaultTo([])),
+    oidc: OidcConfig.pipe(defaultTo([]))
   }).pipe(defaultTo({})),
   limits: Limits.pipe(defaultTo({}))
 })

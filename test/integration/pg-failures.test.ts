@@ -236,6 +236,20 @@ describe("PG gateway failure handling", () => {
     await healthy(gw)
   })
 
+  it("serves a client that pipelines startup, password and a query in one write", async () => {
+    const c = await RawClient.connect(gw.port)
+    c.send(
+      Buffer.concat([
+        encodeStartup({ _tag: "StartupMessage", protocolVersion: 196608, parameters: new Map([["user", "ci"], ["database", "app"]]) }),
+        encodeFrontend({ _tag: "AuthResponse", data: Buffer.from(`${TOKEN}\0`) }),
+        encodeFrontend({ _tag: "Query", sql: "SELECT 'pipelined'" })
+      ])
+    )
+    expect((await c.until("DataRow"))?._tag).toBe("DataRow")
+    expect(c.received.toString("latin1")).toContain("pipelined")
+    c.close()
+  })
+
   it("survived every case above in one process", () => {
     expect(gw.alive()).toBe(true)
   })

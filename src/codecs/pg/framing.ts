@@ -42,6 +42,10 @@ export class Framer {
     this.typed = true
   }
 
+  get isTyped(): boolean {
+    return this.typed
+  }
+
   get hasBuffered(): boolean {
     return this.buffered > 0
   }

@@ -15,10 +15,9 @@
  *         - { claim: environment, prefix: "env:" }
  * ```
  */
-import { Effect, Schema } from "effect"
+import { Schema } from "effect"
+import { defaultTo } from "../../config/defaults.ts"
 import { regexProblem } from "./claims.ts"
-
-const defaultTo = <S extends Schema.Constraint>(value: S["Encoded"]) => Schema.withDecodingDefaultKey<S>(Effect.succeed(value))
 
 const Seconds = Schema.Number.check(Schema.isFinite(), Schema.isGreaterThanOrEqualTo(0, { message: "expected a number of seconds ≥ 0" }))
 const PositiveSeconds = Schema.Number.check(Schema.isFinite(), Schema.isGreaterThan(0, { message: "expected a number of seconds > 0" }))

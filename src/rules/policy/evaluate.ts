@@ -17,8 +17,11 @@ import { anyGlob, globMatch } from "./glob.ts"
 import type { Action, ClaimPredicate, Policy, PrincipalMatch, Rule, StatementClass, StatementMatch } from "./schema.ts"
 
 export interface RelationFacts {
-  /** The schema as written, or every schema an unqualified name may resolve to. */
-  readonly schemas: ReadonlyArray<string>
+  /**
+   * The schema as written, or every schema an unqualified name may resolve to, or `any`
+   * when the session's search path is not known (it was changed by a statement).
+   */
+  readonly schemas: ReadonlyArray<string> | "any"
   readonly name: string
 }
 
@@ -80,12 +83,22 @@ const relationMatches = (glob: string, schema: string, name: string): boolean =>
   return dot < 0 ? globMatch(glob, name) : globMatch(glob.slice(0, dot), schema) && globMatch(glob.slice(dot + 1), name)
 }
 
-/** Every candidate reading (allow) or any (others) of every (allow) or any (others) relation. */
+const tablePart = (glob: string): string => glob.slice(glob.indexOf(".") + 1)
+
+/** A relation in an unknown schema is covered only by globs for any schema, and touched by any glob for its name. */
+const anySchemaCovered = (globs: ReadonlyArray<string>, name: string): boolean =>
+  globs.some((g) => (!g.includes(".") || g.startsWith("*.")) && globMatch(tablePart(g), name))
+
+const anySchemaTouched = (globs: ReadonlyArray<string>, name: string): boolean => globs.some((g) => globMatch(tablePart(g), name))
+
+/** Allow: every relation, in every schema it may resolve to, is covered. Others: any one is. */
 const relationsMatch = (globs: ReadonlyArray<string>, relations: ReadonlyArray<RelationFacts>, all: boolean): boolean => {
   const covered = (schema: string, name: string) => globs.some((g) => relationMatches(g, schema, name))
   return all
-    ? relations.every((r) => r.schemas.length > 0 && r.schemas.every((s) => covered(s, r.name)))
-    : relations.some((r) => r.schemas.some((s) => covered(s, r.name)))
+    ? relations.every((r) =>
+        r.schemas === "any" ? anySchemaCovered(globs, r.name) : r.schemas.length > 0 && r.schemas.every((s) => covered(s, r.name))
+      )
+    : relations.some((r) => (r.schemas === "any" ? anySchemaTouched(globs, r.name) : r.schemas.some((s) => covered(s, r.name))))
 }
 
 const functionMatches = (glob: string, f: FunctionFacts): boolean =>

@@ -4,9 +4,8 @@
  * Evaluation (see evaluate.ts): for each statement, rules are tried top to bottom and the
  * first whose every condition holds decides; when none does, the target's default does.
  */
-import { Effect, Schema } from "effect"
-
-const defaultTo = <S extends Schema.Constraint>(value: S["Encoded"]) => Schema.withDecodingDefaultKey<S>(Effect.succeed(value))
+import { Schema } from "effect"
+import { defaultTo } from "../../config/defaults.ts"
 
 export const StatementClass = Schema.Literals([
   "read",

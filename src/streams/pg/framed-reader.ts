@@ -15,15 +15,22 @@ export class FramedReader {
   readonly framer: Framer
   private readonly reader: Socket.Reader<Uint8Array>
   private queue: Array<Frame> = []
+  /**
+   * Chunks read past a startup packet before the caller said how to frame them (typed
+   * after a StartupMessage, untyped after SSLRequest or GSSENCRequest).
+   */
+  private unframed: Array<Uint8Array> = []
+  private typed: boolean
 
   constructor(reader: Socket.Reader<Uint8Array>, framer: Framer) {
     this.reader = reader
     this.framer = framer
+    this.typed = framer.isTyped
   }
 
   /** TLS in place: the handshake must start on a clean stream, or bytes were smuggled before it. */
   get isDrained(): boolean {
-    return this.queue.length === 0 && !this.framer.hasBuffered
+    return this.queue.length === 0 && this.unframed.length === 0 && !this.framer.hasBuffered
   }
 
   upgrade(options: Socket.TlsUpgradeOptions): Effect.Effect<void, Socket.SocketError> {
@@ -33,9 +40,26 @@ export class FramedReader {
   /** Frames already read past the startup packet, once the framer knows they are typed. */
   expectTyped(): FrameError | undefined {
     this.framer.expectTyped()
+    this.typed = true
     const rest = this.framer.drain()
     if (!Array.isArray(rest)) return rest
     this.queue.push(...rest)
+    const chunks = this.unframed
+    this.unframed = []
+    return this.frame(chunks)
+  }
+
+  /** Frames chunks; before the startup packet is settled, stops at the first frame and keeps the rest. */
+  private frame(chunks: ReadonlyArray<Uint8Array>): FrameError | undefined {
+    for (let i = 0; i < chunks.length; i++) {
+      if (!this.typed && this.queue.length > 0) {
+        this.unframed.push(...chunks.slice(i))
+        return undefined
+      }
+      const frames = this.framer.push(chunks[i]!)
+      if (!Array.isArray(frames)) return frames
+      for (const f of frames) this.queue.push(f)
+    }
     return undefined
   }
 
@@ -55,15 +79,17 @@ export class FramedReader {
     return Effect.flatMap(this.fill, () => this.batch)
   })
 
-  private readonly fill: Effect.Effect<void, FrameError | Socket.SocketError> = Effect.flatMap(
-    Effect.suspend(() => this.reader.pull),
-    (chunks): Effect.Effect<void, FrameError> => {
-    for (const chunk of chunks) {
-      const frames = this.framer.push(chunk)
-      if (!Array.isArray(frames)) return Effect.fail(frames)
-      for (const f of frames) this.queue.push(f)
+  private readonly fill: Effect.Effect<void, FrameError | Socket.SocketError> = Effect.suspend(() => {
+    if (this.unframed.length > 0) {
+      const chunks = this.unframed
+      this.unframed = []
+      const error = this.frame(chunks)
+      return error === undefined ? Effect.void : Effect.fail(error)
     }
-    return Effect.void
+    return Effect.flatMap(this.reader.pull, (chunks) => {
+      const error = this.frame(chunks)
+      return error === undefined ? Effect.void : Effect.fail(error)
+    })
   })
 }
 
