@@ -19,7 +19,8 @@ const state = (serverProcessId = 4242, clientProcessId = 9_000_001): SessionStat
   serverProcessId,
   clientProcessId,
   transactionStatus: "I",
-  terminating: false
+  terminating: false,
+  serverEnded: false
 })
 
 const frameOf = (bytes: Uint8Array): Frame => {

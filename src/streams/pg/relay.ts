@@ -69,12 +69,15 @@ const serverToClient = (client: Peer, server: Peer, state: SessionState) =>
 
 /**
  * Runs both directions until one ends. The client ending (Terminate or close) ends the
- * session quietly; the server ending first is an error the client must hear about.
+ * session quietly, as does the server after its own FATAL; the server ending first
+ * otherwise is an error the client must hear about.
  */
 export const relay = (client: Peer, server: Peer, state: SessionState) =>
   Effect.raceFirst(
     clientToServer(client, server, state),
     serverToClient(client, server, state).pipe(
-      Effect.andThen(() => (state.terminating ? Effect.void : Effect.fail(new TargetGone({ target: state.target.config.name }))))
+      Effect.andThen(() =>
+        state.terminating || state.serverEnded ? Effect.void : Effect.fail(new TargetGone({ target: state.target.config.name }))
+      )
     )
   )

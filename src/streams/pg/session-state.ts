@@ -15,4 +15,6 @@ export interface SessionState {
   transactionStatus: TransactionStatus
   /** Set when the client sent Terminate: the server closing afterwards is expected. */
   terminating: boolean
+  /** Set when the server sent a FATAL: it closes next, and the client already knows why. */
+  serverEnded: boolean
 }

@@ -78,7 +78,8 @@ const runSession = (settings: GatewaySettings, client: FramedReader, clientWrite
       serverProcessId: server.processId,
       clientProcessId: key.processId,
       transactionStatus: "I",
-      terminating: false
+      terminating: false,
+      serverEnded: false
     }
     yield* Effect.logInfo("session started", { session: state.id, subject: principal.subject, target: target.config.name })
     yield* relay({ reader: client, writer: clientWriter }, server, state)

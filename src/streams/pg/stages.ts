@@ -6,7 +6,7 @@
  * the policy engine replaces both behind these same types.
  */
 import { Result } from "effect"
-import { BackendType, decodeBackend, encodeBackend, errorResponse } from "../../codecs/pg/backend.ts"
+import { BackendType, decodeBackend, encodeBackend, field, errorResponse } from "../../codecs/pg/backend.ts"
 import type { Frame } from "../../codecs/pg/framing.ts"
 import { decodeFrontend, FrontendType } from "../../codecs/pg/frontend.ts"
 import type { SessionState } from "./session-state.ts"
@@ -89,6 +89,13 @@ export const observeBackend = (frame: Frame, state: SessionState): Uint8Array =>
     case BackendType.ReadyForQuery: {
       const m = decodeBackend(frame)
       if (Result.isSuccess(m) && m.success._tag === "ReadyForQuery") state.transactionStatus = m.success.status
+      return frame.bytes
+    }
+    case BackendType.ErrorResponse: {
+      const m = decodeBackend(frame)
+      if (Result.isSuccess(m) && m.success._tag === "ErrorResponse" && /^(FATAL|PANIC)$/.test(field(m.success.fields, "V") ?? "")) {
+        state.serverEnded = true
+      }
       return frame.bytes
     }
     case BackendType.NotificationResponse: {
