@@ -70,6 +70,7 @@ describe("postgres", () => {
       expect(hba.rows).toEqual([
         { type: "local", user_name: ["all"], address: null, auth_method: "trust" },
         { type: "host", user_name: [info.md5.user], address: "127.0.0.1", auth_method: "md5" },
+        { type: "host", user_name: [info.plain.user], address: "127.0.0.1", auth_method: "password" },
         { type: "host", user_name: ["all"], address: "127.0.0.1", auth_method: "scram-sha-256" },
       ])
       const settings = await c.query<{ name: string; setting: string }>(
