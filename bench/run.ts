@@ -398,7 +398,7 @@ async function runClassifier(): Promise<void> {
   }
   log("classifier speed: scripts/classify-speed.ts")
   try {
-    const cmd = pin.wrap("proxy", process.execPath, [script])
+    const cmd = pin.wrap("proxy", process.execPath, [script, "--seconds", "2"])
     const { stdout } = await run("classify-speed", cmd.command, cmd.args, { timeoutMs: 300_000 })
     classifier = stdout
     console.log(stdout)
