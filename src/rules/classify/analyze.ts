@@ -21,16 +21,17 @@ import { createHash } from "node:crypto"
 import { isObj, num } from "./ast.ts"
 import { codePointToChar, offsetMap, type OffsetMap } from "./offsets.ts"
 import { parseSql } from "./parser.ts"
-import type { Shape } from "./shape-key.ts"
+import { statementStart, type Shape } from "./shape-key.ts"
 import { classifyStatement } from "./statement.ts"
 import type { Classification, StatementInfo } from "./types.ts"
 import { Walker } from "./walker.ts"
 
-/** A statement in a cache entry: its class and relations, and where its text starts and ends, in atoms. */
+/** A statement in a cache entry: its class and relations, and where its text starts and ends, by ";" tokens. */
 export interface StatementTemplate {
-  readonly startAtom: number
-  /** The atom (a ";") its text ends before, or -1: to the end of the input. */
-  readonly endAtom: number
+  /** The ";" before the statement (its text starts at the first token after it), or -1: the first token of the input. */
+  readonly afterSemicolon: number
+  /** The ";" its text ends before, or -1: the end of the input. */
+  readonly beforeSemicolon: number
   readonly info: Omit<StatementInfo, "text">
 }
 
@@ -54,19 +55,20 @@ const MAX_PINNED_CHARS = 4096
 
 const fingerprintOf = (normalized: string): string => createHash("sha256").update(normalized).digest("hex").slice(0, 16)
 
-/** Index of the atom starting exactly at `pos`, or -1. */
-const atomAt = (shape: Shape, pos: number): number => {
-  const starts = shape.atomStart
+/** Index of the last ";" before `pos`, or -1. */
+const semicolonBefore = (shape: Shape, pos: number): number => {
+  const semis = shape.semicolons
   let lo = 0
-  let hi = starts.length - 1
+  let hi = semis.length - 1
+  let found = -1
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1
-    const v = starts[mid] ?? 0
-    if (v === pos) return mid
-    if (v < pos) lo = mid + 1
-    else hi = mid - 1
+    if ((semis[mid] ?? 0) < pos) {
+      found = mid
+      lo = mid + 1
+    } else hi = mid - 1
   }
-  return -1
+  return found
 }
 
 /** Every A_Const location (bytes) in the tree. Iterative: trees can be deep. */
@@ -90,11 +92,9 @@ const constLocations = (root: unknown): number[] => {
   return out
 }
 
-/** A "-" atom (operator characters are one atom each). */
-const isMinusAtom = (sql: string, shape: Shape, atom: number): boolean => {
-  const start = shape.atomStart[atom]
-  return start !== undefined && sql.charCodeAt(start) === 45
-}
+/** An identifier, keyword or quoted identifier starts here. */
+const isWordStart = (c: number): boolean =>
+  (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c >= 0x80 || c === 34
 
 export const analyze = (sql: string, shape: Shape): Fresh => {
   const parsed = parseSql(sql)
@@ -146,12 +146,19 @@ export const analyze = (sql: string, shape: Shape): Fresh => {
     usedConstants.push(...w.usedConstants)
     if (cls.cls === "dcl") anyDcl = true
 
-    const startAtom = atomAt(shape, start)
-    const endAtom = end >= sql.length ? -1 : atomAt(shape, end)
-    const anchored = startAtom >= 0 && (end >= sql.length || (endAtom >= 0 && sql.charCodeAt(end) === 59))
+    const afterSemicolon = semicolonBefore(shape, start)
+    const beforeSemicolon = end >= sql.length ? -1 : semicolonBefore(shape, end + 1)
+    const anchored =
+      statementStart(sql, afterSemicolon < 0 ? 0 : (shape.semicolons[afterSemicolon] ?? 0) + 1) === start &&
+      (end >= sql.length || shape.semicolons[beforeSemicolon] === end)
     if (!anchored) fail("statement boundaries do not fall on tokens")
     const normalized = anchored
-      ? shape.key.slice(shape.atomKey[startAtom] ?? 0, endAtom >= 0 ? shape.atomKey[endAtom] : shape.key.length).trim()
+      ? shape.key
+          .slice(
+            afterSemicolon < 0 ? 0 : (shape.semicolonKey[afterSemicolon] ?? 0) + 1,
+            beforeSemicolon < 0 ? shape.key.length : shape.semicolonKey[beforeSemicolon],
+          )
+          .trim()
       : `\u0000raw\u0000${text}`
 
     // frozen: the same arrays are served from the cache to every later caller
@@ -168,7 +175,7 @@ export const analyze = (sql: string, shape: Shape): Fresh => {
       ...(cls.prepared === undefined ? {} : { prepared: cls.prepared }),
     }
     statements.push({ text, ...info })
-    templates.push({ startAtom, endAtom, info })
+    templates.push({ afterSemicolon, beforeSemicolon, info })
   }
 
   const classification: Classification = { _tag: "Classified", statements }
@@ -176,32 +183,30 @@ export const analyze = (sql: string, shape: Shape): Fresh => {
 
   // Pins: literals that are not (the folded minus of) an A_Const, and the ones the walker read.
   const constAt = new Set(constLocations(parsed.result).map(offsets.toChar))
-  const literalOfAtom = new Map<number, number>()
-  shape.literalAtom.forEach((atom, ordinal) => literalOfAtom.set(atom, ordinal))
+  const literalAt = new Map<number, number>()
+  shape.literalStart.forEach((start, ordinal) => {
+    literalAt.set(start, ordinal)
+    for (const m of shape.literalMinus[ordinal] ?? []) literalAt.set(m, ordinal)
+  })
   const pinned = new Set<number>()
-  shape.literalAtom.forEach((atom, ordinal) => {
-    if (constAt.has(shape.atomStart[atom] ?? -1)) return
-    for (let a = atom - 1; a >= 0 && isMinusAtom(sql, shape, a); a--) {
-      if (constAt.has(shape.atomStart[a] ?? -1)) return
-    }
+  shape.literalStart.forEach((start, ordinal) => {
+    if (constAt.has(start)) return
+    if ((shape.literalMinus[ordinal] ?? []).some((m) => constAt.has(m))) return
     pinned.add(ordinal)
   })
   for (const locByte of usedConstants) {
-    let a = atomAt(shape, offsets.toChar(locByte))
-    if (a < 0) {
-      fail("a constant the result depends on is not at a token")
-      break
-    }
-    while (isMinusAtom(sql, shape, a) && !literalOfAtom.has(a)) a++
-    const ordinal = literalOfAtom.get(a)
+    const at = offsets.toChar(locByte)
+    const ordinal = literalAt.get(at)
     if (ordinal !== undefined) pinned.add(ordinal)
-    // otherwise the constant came from an identifier or keyword, which the key keeps as written
+    else if (!isWordStart(sql.charCodeAt(at))) {
+      // not a literal and not an identifier or keyword (which the key keeps as written)
+      fail("a constant the result depends on is not at a token")
+    }
   }
   const pins: Array<readonly [number, string]> = []
   let weight = 0
   for (const ordinal of [...pinned].sort((x, y) => x - y)) {
-    const atom = shape.literalAtom[ordinal] ?? 0
-    const rawText = sql.slice(shape.atomStart[atom] ?? 0, shape.literalEnd[ordinal] ?? 0)
+    const rawText = sql.slice(shape.literalStart[ordinal] ?? 0, shape.literalEnd[ordinal] ?? 0)
     weight += rawText.length
     pins.push([ordinal, rawText])
   }

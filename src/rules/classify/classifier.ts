@@ -5,7 +5,7 @@
 import { analyze, type Template } from "./analyze.ts"
 import { ClassificationCache } from "./cache.ts"
 import { assertLoaded } from "./parser.ts"
-import { shapeOf, type Shape } from "./shape-key.ts"
+import { shapeOf, statementStart, type Shape } from "./shape-key.ts"
 import type { Classification, StatementInfo } from "./types.ts"
 
 export interface ClassifierOptions {
@@ -44,9 +44,8 @@ const EMPTY: Classification = { _tag: "Classified", statements: [] }
 
 const pinsMatch = (template: Template, sql: string, shape: Shape): boolean => {
   for (const [ordinal, text] of template.pins) {
-    const atom = shape.literalAtom[ordinal]
-    if (atom === undefined) return false
-    const start = shape.atomStart[atom] ?? 0
+    const start = shape.literalStart[ordinal]
+    if (start === undefined) return false
     const end = shape.literalEnd[ordinal] ?? 0
     if (end - start !== text.length || sql.slice(start, end) !== text) return false
   }
@@ -55,8 +54,8 @@ const pinsMatch = (template: Template, sql: string, shape: Shape): boolean => {
 
 const fromTemplate = (template: Template, sql: string, shape: Shape): Classification => {
   const statements: StatementInfo[] = template.statements.map((s) => {
-    const start = shape.atomStart[s.startAtom] ?? 0
-    const end = s.endAtom < 0 ? sql.length : (shape.atomStart[s.endAtom] ?? sql.length)
+    const start = statementStart(sql, s.afterSemicolon < 0 ? 0 : (shape.semicolons[s.afterSemicolon] ?? 0) + 1)
+    const end = s.beforeSemicolon < 0 ? sql.length : (shape.semicolons[s.beforeSemicolon] ?? sql.length)
     return { text: sql.slice(start, end), ...s.info }
   })
   return { _tag: "Classified", statements }

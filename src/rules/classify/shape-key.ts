@@ -35,14 +35,16 @@ export type LiteralTag = "S" | "U" | "B" | "X" | "I" | "F"
 export interface Shape {
   /** The normalized text; equal keys mean equal token sequences up to literal values. */
   readonly key: string
-  /** Start (UTF-16 index into the input) of each atom: a token, or one character of an operator. */
-  readonly atomStart: ReadonlyArray<number>
-  /** Offset of each atom's text in `key`. */
-  readonly atomKey: ReadonlyArray<number>
-  /** For each literal, in order: the index of its atom. */
-  readonly literalAtom: ReadonlyArray<number>
-  /** For each literal, in order: the end (exclusive) of its text in the input. */
+  /** For each literal, in order: its start and end (exclusive) in the input (UTF-16 indices). */
+  readonly literalStart: ReadonlyArray<number>
   readonly literalEnd: ReadonlyArray<number>
+  /** For each literal: the offset of its placeholder (NUL + tag) in `key`. */
+  readonly literalKey: ReadonlyArray<number>
+  /** For each literal: where the "-" tokens right before it start (unary minus that the parser folds into the constant). */
+  readonly literalMinus: ReadonlyArray<ReadonlyArray<number>>
+  /** Each top-level ";" token: its position in the input, and its offset in `key`. */
+  readonly semicolons: ReadonlyArray<number>
+  readonly semicolonKey: ReadonlyArray<number>
   /** False when the text must not be served from the cache. */
   readonly cacheable: boolean
   /** Why it is not cacheable. */
@@ -62,9 +64,15 @@ const isIdentCont = (c: number): boolean => isIdentStart(c) || isDigit(c) || c =
 /** dolq_cont: like ident_cont without "$". */
 const isDolqCont = (c: number): boolean => isIdentStart(c) || isDigit(c)
 
-const hasUpperAscii = /[A-Z]/
-const upperAsciiRuns = /[A-Z]+/g
-const foldAscii = (s: string): string => (hasUpperAscii.test(s) ? s.replace(upperAsciiRuns, (m) => m.toLowerCase()) : s)
+/** Lower-case ASCII letters only, as PostgreSQL folds unquoted identifiers in UTF-8. */
+const foldAsciiSlow = (s: string): string => {
+  let out = ""
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    out += c >= 65 && c <= 90 ? String.fromCharCode(c + 32) : s[i]
+  }
+  return out
+}
 
 /** Index of the first newline at or after i, or the end. */
 const lineEnd = (sql: string, i: number): number => {
@@ -249,21 +257,43 @@ const INT32_MAX = 2147483647n
 
 /** ICONST when pg_strtoint32 accepts it, else FCONST (as process_integer_literal decides). */
 const integerTag = (digits: string, prefix: string): LiteralTag => {
+  if (prefix === "" && digits.length <= 9 && !digits.includes("_")) return "I"
   const clean = digits.replaceAll("_", "")
   return BigInt(prefix + clean) <= INT32_MAX ? "I" : "F"
 }
 
-/** Compute the shape of SQL text. Pure; never throws. */
+const NO_MINUS: ReadonlyArray<number> = []
+
+/**
+ * Compute the shape of SQL text. Pure; never throws.
+ *
+ * Written for speed (it runs for every statement, cached or not): the key is
+ * assembled from runs of the input copied as they are; a run is cut only
+ * where the key differs from the input (whitespace other than one space,
+ * comments, literals, quoted identifiers), and lower-cased once if it holds
+ * upper-case letters (a run holds only unquoted words, operators,
+ * punctuation, parameters and single spaces, so folding it whole is folding
+ * its identifiers).
+ */
 export const shapeOf = (sql: string): Shape => {
   const n = sql.length
   let key = ""
-  const atomStart: number[] = []
-  const atomKey: number[] = []
-  const literalAtom: number[] = []
+  const literalStart: number[] = []
   const literalEnd: number[] = []
+  const literalKey: number[] = []
+  const literalMinus: Array<ReadonlyArray<number>> = []
+  const semicolons: number[] = []
+  const semicolonKey: number[] = []
   let cacheable = true
   let reason: string | undefined
+  /** Start of the input run not yet copied into the key. */
+  let run = 0
+  let runUpper = false
+  let runWide = false
+  /** A separator is owed before the next token (whitespace or comments were skipped). */
   let pendingSpace = false
+  /** Positions of the "-" tokens since the last other token. */
+  let minus: number[] | undefined
 
   const noCache = (why: string): void => {
     if (cacheable) {
@@ -271,21 +301,48 @@ export const shapeOf = (sql: string): Shape => {
       reason = why
     }
   }
-  const atom = (start: number, text: string): void => {
-    if (pendingSpace && key.length > 0) key += " "
-    pendingSpace = false
-    atomStart.push(start)
-    atomKey.push(key.length)
-    key += text
+  /** Copy the pending run [run, upTo) into the key, folded if needed. */
+  const flush = (upTo: number): void => {
+    if (upTo > run) {
+      const text = sql.slice(run, upTo)
+      key += !runUpper ? text : !runWide ? text.toLowerCase() : foldAsciiSlow(text)
+    }
+    run = upTo
+    runUpper = false
+    runWide = false
+  }
+  /** Whitespace or comments from `from` to `to`: one space in the key (none at the very start). */
+  const separator = (from: number, to: number): void => {
+    flush(from)
+    pendingSpace = true
+    run = to
+  }
+  /** Before a token at `at`: pay an owed space. */
+  const token = (at: number): void => {
+    if (pendingSpace) {
+      flush(at)
+      if (key.length > 0) key += " "
+      pendingSpace = false
+    }
   }
   const literal = (start: number, end: number, tag: LiteralTag): void => {
-    literalAtom.push(atomStart.length)
+    token(start)
+    flush(start)
+    literalStart.push(start)
     literalEnd.push(end)
-    atom(start, "\u0000" + tag)
+    literalKey.push(key.length)
+    literalMinus.push(minus ?? NO_MINUS)
+    minus = undefined
+    key += "\u0000" + tag
+    run = end
   }
-  const done = (): Shape => ({ key, atomStart, atomKey, literalAtom, literalEnd, cacheable, reason })
+  const done = (): Shape => {
+    flush(n)
+    return { key, literalStart, literalEnd, literalKey, literalMinus, semicolons, semicolonKey, cacheable, reason }
+  }
   const unterminated = (what: string): Shape => {
     noCache(`unterminated ${what}`)
+    run = n
     return done()
   }
   /** A quoted string literal starting at `start`, content at `from`. Returns its end or -1. */
@@ -300,21 +357,32 @@ export const shapeOf = (sql: string): Shape => {
   let i = 0
   while (i < n) {
     const c = sql.charCodeAt(i)
+    if (c === 32 && !pendingSpace && i > 0 && i + 1 < n) {
+      // one plain space between two tokens is already what the key holds: leave it in the run
+      const d = sql.charCodeAt(i + 1)
+      if (!isSpace(d) && d !== 45 && d !== 47) {
+        i++
+        continue
+      }
+    }
     if (isSpace(c)) {
-      pendingSpace = true
-      i++
+      let j = i + 1
+      while (j < n && isSpace(sql.charCodeAt(j))) j++
+      separator(i, j)
+      i = j
       continue
     }
     if (c === 45 && sql.charCodeAt(i + 1) === 45) {
-      i = lineEnd(sql, i + 2)
-      pendingSpace = true
+      const e = lineEnd(sql, i + 2)
+      separator(i, e)
+      i = e
       continue
     }
     if (c === 47 && sql.charCodeAt(i + 1) === 42) {
       const e = blockCommentEnd(sql, i)
       if (e < 0) return unterminated("comment")
+      separator(i, e)
       i = e
-      pendingSpace = true
       continue
     }
     if (c === 39) {
@@ -332,8 +400,12 @@ export const shapeOf = (sql: string): Shape => {
         else if (c === 66 || c === 98) e = stringLiteral(i, i + 2, "b", "B")
         else if (c === 88 || c === 120) e = stringLiteral(i, i + 2, "b", "X")
         else if (c === 78 || c === 110) {
-          // NCHAR keyword, then an ordinary string at the quote
-          atom(i, "n")
+          // the NCHAR keyword, then an ordinary string at the quote
+          token(i)
+          flush(i)
+          key += "n"
+          run = i + 1
+          minus = undefined
           e = stringLiteral(i + 1, i + 2, "q", "S")
         }
         if (e < 0) return unterminated("quoted string")
@@ -353,17 +425,31 @@ export const shapeOf = (sql: string): Shape => {
           const e = quotedIdentEnd(sql, i + 3)
           if (e < 0) return unterminated("quoted identifier")
           if (e === i + 4) noCache("zero-length quoted identifier")
-          atom(i, "u&" + sql.slice(i + 2, e))
+          token(i)
+          flush(i)
+          key += "u&" + sql.slice(i + 2, e)
+          run = e
+          minus = undefined
           i = e
           continue
         }
         // {xufailed}: "u" is an identifier, "&" an operator
       }
-      let j = i + 1
-      while (j < n && isIdentCont(sql.charCodeAt(j))) j++
-      const word = foldAscii(sql.slice(i, j))
-      if (word === "uescape") noCache("UESCAPE")
-      atom(i, word)
+      token(i)
+      let j = i
+      let upper = false
+      let wide = false
+      for (; j < n; j++) {
+        const x = sql.charCodeAt(j)
+        if (x >= 97 && x <= 122) continue
+        if (x >= 65 && x <= 90) upper = true
+        else if (x >= 0x80) wide = true
+        else if (!(x === 95 || x === 36 || (x >= 48 && x <= 57))) break
+      }
+      if (upper) runUpper = true
+      if (wide) runWide = true
+      if (j - i === 7 && (upper ? sql.slice(i, j).toLowerCase() : sql.slice(i, j)) === "uescape") noCache("UESCAPE")
+      minus = undefined
       i = j
       continue
     }
@@ -371,14 +457,18 @@ export const shapeOf = (sql: string): Shape => {
       const e = quotedIdentEnd(sql, i + 1)
       if (e < 0) return unterminated("quoted identifier")
       if (e === i + 2) noCache("zero-length quoted identifier")
-      atom(i, sql.slice(i, e))
+      token(i)
+      flush(i)
+      key += sql.slice(i, e)
+      run = e
+      minus = undefined
       i = e
       continue
     }
     if (c === 46 && sql.charCodeAt(i + 1) === 46) {
       // {dot_dot}: ".." is one token, so "..5" is not "." then ".5"
-      atom(i, ".")
-      atom(i + 1, ".")
+      token(i)
+      minus = undefined
       i += 2
       continue
     }
@@ -388,11 +478,12 @@ export const shapeOf = (sql: string): Shape => {
     }
     if (c === 36) {
       const d = sql.charCodeAt(i + 1)
+      token(i)
+      minus = undefined
       if (isDigit(d)) {
         let j = i + 2
         while (isDigit(sql.charCodeAt(j))) j++
         if (j < n && isIdentCont(sql.charCodeAt(j))) noCache("trailing junk after parameter")
-        atom(i, sql.slice(i, j))
         i = j
         continue
       }
@@ -411,11 +502,18 @@ export const shapeOf = (sql: string): Shape => {
         continue
       }
       // {dolqfailed}: a lone "$"
-      atom(i, "$")
       i++
       continue
     }
-    atom(i, sql[i] ?? "")
+    // an operator or punctuation character
+    token(i)
+    if (c === 45) (minus ??= []).push(i)
+    else minus = undefined
+    if (c === 59) {
+      flush(i)
+      semicolons.push(i)
+      semicolonKey.push(key.length)
+    }
     i++
   }
   return done()
@@ -471,4 +569,20 @@ export const shapeOf = (sql: string): Shape => {
     literal(start, j, integer ? integerTag(sql.slice(start, j), "") : "F")
     return j
   }
+}
+
+/** The first token at or after `i`: skips whitespace and comments (a statement's text starts there). */
+export const statementStart = (sql: string, i: number): number => {
+  const n = sql.length
+  while (i < n) {
+    const c = sql.charCodeAt(i)
+    if (isSpace(c)) i++
+    else if (c === 45 && sql.charCodeAt(i + 1) === 45) i = lineEnd(sql, i + 2)
+    else if (c === 47 && sql.charCodeAt(i + 1) === 42) {
+      const e = blockCommentEnd(sql, i)
+      if (e < 0) return n
+      i = e
+    } else return i
+  }
+  return n
 }
