@@ -7,6 +7,9 @@ import { Argument, Command, Flag } from "effect/cli"
 import { loadConfig } from "../config/load.ts"
 import { layerIdentity } from "../rules/identity/layer.ts"
 import { hashToken, newToken } from "../rules/identity/service-accounts.ts"
+import { loadPolicy } from "../rules/policy/load.ts"
+import { layerPolicyStore } from "../rules/policy/store.ts"
+import { layerStatementClassifier } from "../rules/statement-classifier.ts"
 import { layerCancelRegistry } from "../streams/pg/cancel-registry.ts"
 import { servePostgres } from "../streams/pg/gateway.ts"
 
@@ -29,15 +32,34 @@ const start = Command.make("start", { config: Flag.String("config").pipe(Flag.wi
     Effect.gen(function* () {
       const cfg = yield* loadConfig(config)
       yield* servePostgres(cfg).pipe(
-        Effect.provide(Layer.mergeAll(layerIdentity(cfg.identities), layerCancelRegistry))
+        Effect.provide(
+          Layer.mergeAll(
+            layerIdentity(cfg.identities),
+            layerCancelRegistry,
+            layerPolicyStore(cfg.policy.file),
+            layerStatementClassifier(cfg.limits.classificationCacheSize)
+          )
+        )
       )
     })
   )
 ).pipe(Command.withDescription("Run the gateway with the given config file"))
 
+const checkPolicyFile = (file: string) =>
+  loadPolicy(file).pipe(Effect.andThen((p) => Console.log(`${file}: OK (policy, ${p.rules.length} rules)`)))
+
 const checkConfig = Command.make("check-config", { file: Argument.String("file") }, ({ file }) =>
-  reportAndExit(loadConfig(file).pipe(Effect.andThen(Console.log(`${file}: OK`))))
-).pipe(Command.withDescription("Validate a config file and print every problem with its path"))
+  reportAndExit(
+    loadConfig(file).pipe(
+      Effect.tap(() => Console.log(`${file}: OK`)),
+      Effect.andThen((cfg) => checkPolicyFile(cfg.policy.file))
+    )
+  )
+).pipe(Command.withDescription("Validate a config file and the policy it names; print every problem with its path"))
+
+const checkPolicy = Command.make("check-policy", { file: Argument.String("file") }, ({ file }) =>
+  reportAndExit(checkPolicyFile(file))
+).pipe(Command.withDescription("Validate a policy file; print every problem with its path"))
 
 const hashTokenCommand = Command.make(
   "hash-token",
@@ -54,7 +76,7 @@ const hashTokenCommand = Command.make(
 
 const sluice = Command.make("sluice").pipe(
   Command.withDescription("A data-path gateway for PostgreSQL: decode, classify, decide, encode"),
-  Command.withSubcommands([start, checkConfig, hashTokenCommand])
+  Command.withSubcommands([start, checkConfig, checkPolicy, hashTokenCommand])
 )
 
 export const main = Command.run(sluice, { version: "0.1.0" })

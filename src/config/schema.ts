@@ -81,6 +81,8 @@ export const ServiceAccount = Schema.Struct({
 export type ServiceAccount = typeof ServiceAccount.Type
 
 export const Limits = Schema.Struct({
+  /** Statement shapes whose classification is cached (the parser runs once per shape). */
+  classificationCacheSize: PositiveInt.pipe(defaultTo(10_000)),
   /** The largest frame a client or server may send; larger ones end the connection. */
   maxFrameBytes: PositiveInt.pipe(defaultTo(64 * 1024 * 1024)),
   /** Time allowed from accept to a completed login, on each side. */
@@ -96,6 +98,7 @@ export const PolicyRef = Schema.Struct({
 
 export const Config = Schema.Struct({
   listen: Listener.pipe(defaultTo({})),
+  policy: PolicyRef,
   targets: Schema.Array(Target).check(Schema.isMinLength(1, { message: "at least one target is required" })),
   identities: Schema.Struct({
     serviceAccounts: Schema.Array(ServiceAccount).pipe(defaultTo([])),

@@ -27,12 +27,17 @@ const file = (name: string, text: string) => {
 }
 
 describe("sluice check-config", () => {
-  it("accepts the checked-in example and compose configs", async () => {
-    for (const f of ["sluice.example.yaml", "deploy/sluice.compose.yaml"]) {
-      const r = await sluice("check-config", new URL(`../../${f}`, import.meta.url).pathname)
-      expect(r.code).toBe(0)
-      expect(r.stdout).toContain("OK")
-    }
+  it("accepts the checked-in example config and its policy", async () => {
+    const r = await sluice("check-config", new URL("../../sluice.example.yaml", import.meta.url).pathname)
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain("sluice.example.yaml: OK")
+    expect(r.stdout).toMatch(/policy\.example\.yaml: OK \(policy, \d+ rules\)/)
+  })
+
+  it("accepts the compose config (its policy path exists only inside the container)", async () => {
+    const r = await sluice("check-config", new URL("../../deploy/sluice.compose.yaml", import.meta.url).pathname)
+    expect(r.stdout).toContain("sluice.compose.yaml: OK")
+    expect(r.stderr).toContain("/etc/sluice/policy.yaml: invalid policy")
   })
 
   it("prints every problem with its path, and no stack trace", async () => {
@@ -59,14 +64,14 @@ identities:
     const lines = r.stderr.trim().split("\n")
     expect(lines[0]).toMatch(/bad\.yaml: invalid configuration$/)
     expect(lines.slice(1).map((l) => l.trim().split(":")[0]).sort()).toEqual(
-      ["identities.serviceAccounts.0.tokenHash", "listen.colour", "listen.port", "targets.0.name", "targets.0.password", "targets.0.tls.mode"].sort()
+      ["identities.serviceAccounts.0.tokenHash", "listen.colour", "listen.port", "policy", "targets.0.name", "targets.0.password", "targets.0.tls.mode"].sort()
     )
     expect(r.stderr).not.toMatch(/\bat .*\.(ts|js):\d+/)
   })
 
   it("reports relations between fields: duplicate targets, plaintext without TLS", async () => {
     const target = `{ name: app, host: db, database: app, user: u, password: { value: p } }`
-    const r = await sluice("check-config", file("rel.yaml", `listen: { host: 0.0.0.0 }\ntargets: [${target}, ${target}]\n`))
+    const r = await sluice("check-config", file("rel.yaml", `listen: { host: 0.0.0.0 }\npolicy: { file: p.yaml }\ntargets: [${target}, ${target}]\n`))
     expect(r.code).toBe(1)
     expect(r.stderr).toContain("targets.1.name: duplicate target name \"app\"")
     expect(r.stderr).toContain("listen: clients send their token as a cleartext password")
@@ -88,6 +93,59 @@ identities:
     const r = await sluice("start", "--config", file("bad2.yaml", "targets: []\n"))
     expect(r.code).toBe(1)
     expect(r.stderr).toContain("targets: at least one target is required")
+  })
+})
+
+describe("policy files", () => {
+  const target = `[{ name: app, host: db, database: app, user: u, password: { value: p } }]`
+  const config = (policyFile: string) => file("with-policy.yaml", `listen: { loopbackOnly: true }\npolicy: { file: ${policyFile} }\ntargets: ${target}\n`)
+
+  it("check-config validates the policy the config names, and explains its problems by path", async () => {
+    const policy = file(
+      "bad-policy.yaml",
+      `
+version: 1
+defaults: { "*": { action: permit } }
+rules:
+  - id: a
+    match: { classes: [read, sideways], relations: ["a.b.c"], regex: "(" }
+    action: allow
+  - id: a
+    action: block
+  - id: p
+    match: { principal: { claims: [{ claim: repo, equals: x, matches: y }] } }
+    action: hold
+`
+    )
+    const r = await sluice("check-config", config(policy))
+    expect(r.code).toBe(1)
+    expect(r.stdout).toContain("with-policy.yaml: OK")
+    const lines = r.stderr.trim().split("\n")
+    expect(lines[0]).toMatch(/bad-policy\.yaml: invalid policy$/)
+    expect(lines.slice(1).map((l) => l.trim().split(":")[0]).sort()).toEqual(
+      ["defaults.*.action", "rules.0.match.classes.1", "rules.0.match.regex", "rules.0.match.relations.0", "rules.2.match.principal.claims.0"].sort()
+    )
+  })
+
+  it("reports duplicate rule ids once the rest is valid", async () => {
+    const r = await sluice("check-policy", file("dup.yaml", "version: 1\nrules:\n  - { id: a, action: allow }\n  - { id: a, action: block }\n"))
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('rules.1.id: duplicate rule id "a"')
+  })
+
+  it("accepts the checked-in example policies", async () => {
+    for (const f of ["policy.example.yaml", "deploy/policy.yaml"]) {
+      const r = await sluice("check-policy", new URL(`../../${f}`, import.meta.url).pathname)
+      expect(r.code).toBe(0)
+      expect(r.stdout).toMatch(/OK \(policy, \d+ rules\)/)
+    }
+  })
+
+  it("start refuses to run without a valid policy", async () => {
+    const r = await sluice("start", "--config", config(file("empty.yaml", "version: 2\n")))
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain("invalid policy")
+    expect(r.stderr).toContain("version:")
   })
 })
 

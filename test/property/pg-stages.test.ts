@@ -1,21 +1,53 @@
 /**
- * The PG pipeline stages, without a socket: what they forward, what they track, and
- * that the server's process id never reaches the client in a notification.
+ * The PG pipeline stages, without a socket: what they forward, what a block turns into,
+ * what they skip, and what reaches the client from the server.
  */
 import { Result } from "effect"
 import * as fc from "fast-check"
-import { describe, expect, it } from "vitest"
-import { encodeBackend } from "../../src/codecs/pg/backend.ts"
+import { beforeAll, describe, expect, it } from "vitest"
+import { decodeBackend, encodeBackend, field } from "../../src/codecs/pg/backend.ts"
 import { type Frame, Framer } from "../../src/codecs/pg/framing.ts"
-import { decodeFrontend, encodeFrontend } from "../../src/codecs/pg/frontend.ts"
+import { decodeFrontend, encodeFrontend, type FrontendMessage } from "../../src/codecs/pg/frontend.ts"
+import { loadClassifier, makeClassifier } from "../../src/rules/classify/index.ts"
+import type { Policy } from "../../src/rules/policy/schema.ts"
+import { initialSearchPath } from "../../src/streams/pg/enforce.ts"
+import { ResponseTracker } from "../../src/streams/pg/responses.ts"
 import type { SessionState } from "../../src/streams/pg/session-state.ts"
 import { classify, decide, observeBackend, route } from "../../src/streams/pg/stages.ts"
 import { backendMessage, cstring, frontendMessage, int32 } from "./pg-arbitraries.ts"
 
-const state = (serverProcessId = 4242, clientProcessId = 9_000_001): SessionState => ({
+const ALLOW_ALL: Policy = {
+  version: 1,
+  defaults: { "*": { action: "allow" } },
+  rules: [{ id: "unknown-ok", match: { classes: ["unknown"] }, action: "allow" }],
+  maxStatementBytes: 1 << 20
+}
+const NO_WRITES: Policy = {
+  version: 1,
+  defaults: { "*": { action: "allow" } },
+  rules: [{ id: "no-writes", match: { classes: ["write", "ddl"] }, action: "block", message: "writes are not allowed" }],
+  maxStatementBytes: 1 << 20
+}
+
+let classifier: ReturnType<typeof makeClassifier>
+beforeAll(async () => {
+  await loadClassifier()
+  classifier = makeClassifier({ cacheSize: 100 })
+})
+
+const state = (policy: Policy = ALLOW_ALL, serverProcessId = 4242, clientProcessId = 9_000_001): SessionState => ({
   id: "s",
-  principal: { subject: "ci", kind: "machine", groups: [], issuer: "static" },
   target: undefined as never,
+  enforcer: {
+    principal: { subject: "ci", kind: "machine", groups: [], issuer: "static" },
+    target: { name: "app", database: "app" },
+    backendUser: "sluice_backend",
+    policy: () => ({ policy, version: "test" }),
+    classify: (sql) => classifier.classify(sql)
+  },
+  enforcement: { searchPath: initialSearchPath(undefined, "sluice_backend"), sqlPrepared: new Map() },
+  responses: new ResponseTracker(),
+  discardingUntilSync: false,
   serverProcessId,
   clientProcessId,
   transactionStatus: "I",
@@ -29,32 +61,30 @@ const frameOf = (bytes: Uint8Array): Frame => {
   return frames[0]!
 }
 
+/** Runs one client message through classify, decide and route. */
+const send = (s: SessionState, m: FrontendMessage): ReadonlyArray<Uint8Array> => {
+  const d = decide(classify(frameOf(encodeFrontend(m)), s), s)
+  if (d._tag === "Malformed") throw new Error(d.detail)
+  return route(d, s)
+}
+
+const decoded = (bytes: Uint8Array) => Result.getOrThrow(decodeFrontend(frameOf(bytes)))
+
 describe("client → server stages", () => {
-  it("forward every well-formed frontend frame to the server as its original bytes", () => {
+  it("forward every well-formed frontend frame as its original bytes when the policy allows", () => {
     fc.assert(
       fc.property(frontendMessage, (m) => {
         const s = state()
         const frame = frameOf(encodeFrontend(m))
-        const classified = classify(frame, s)
-        expect(classified._tag).toBe("Classified")
-        if (classified._tag !== "Classified") return
-        const routed = route(decide(classified, s), s)
-        expect(routed._tag).toBe("ToServer")
-        expect(routed.bytes).toBe(frame.bytes)
+        const c = classify(frame, s)
+        expect(c._tag).not.toBe("Malformed")
+        const d = decide(c, s)
+        expect(d._tag).toBe("Forward")
+        if (d._tag !== "Forward") return
+        expect(route(d, s)).toEqual([frame.bytes])
         expect(s.terminating).toBe(m._tag === "Terminate")
       }),
-      { numRuns: 500 }
-    )
-  })
-
-  it("extract the statement of every Query and Parse", () => {
-    fc.assert(
-      fc.property(cstring(40), cstring(8), (sql, name) => {
-        const q = classify(frameOf(encodeFrontend({ _tag: "Query", sql })), state())
-        expect(q._tag === "Classified" && q.statement).toEqual({ _tag: "SimpleQuery", sql })
-        const p = classify(frameOf(encodeFrontend({ _tag: "Parse", name, sql, paramTypes: [] })), state())
-        expect(p._tag === "Classified" && p.statement).toEqual({ _tag: "Parse", name, sql })
-      })
+      { numRuns: 300 }
     )
   })
 
@@ -66,15 +96,65 @@ describe("client → server stages", () => {
       bytes.set(body, 5)
       return frameOf(bytes)
     }
-    // No terminating NUL; a Parse cut off before its parameter count.
     expect(classify(typed(0x51, Buffer.from("SELECT 1")), state())._tag).toBe("Malformed")
     expect(classify(typed(0x50, Buffer.from("s\0SELECT 1\0")), state())._tag).toBe("Malformed")
     fc.assert(
       fc.property(fc.constantFrom(0x51, 0x50), fc.uint8Array({ maxLength: 30 }), (type, body) => {
         const c = classify(typed(type, body), state())
-        expect(c._tag).toBe(Result.isSuccess(decodeFrontend(typed(type, body))) ? "Classified" : "Malformed")
+        expect(c._tag === "Malformed").toBe(Result.isFailure(decodeFrontend(typed(type, body))))
       })
     )
+  })
+
+  it("carry out a block in a multi-statement Query as the statements before it, then the raise", () => {
+    const s = state(NO_WRITES)
+    const out = send(s, { _tag: "Query", sql: "SELECT 1; DELETE FROM t; SELECT 2" })
+    expect(out).toHaveLength(1)
+    const q = decoded(out[0]!)
+    expect(q._tag).toBe("Query")
+    if (q._tag !== "Query") return
+    expect(q.sql.startsWith("SELECT 1;\nDO $sluice$")).toBe(true)
+    expect(q.sql).toContain("ERRCODE = '42501'")
+    expect(q.sql).toContain("writes are not allowed (rule no-writes)")
+    expect(q.sql).not.toContain("DELETE")
+    expect(q.sql).not.toContain("SELECT 2")
+  })
+
+  it("never carries any part of a blocked statement to the server", () => {
+    fc.assert(
+      fc.property(cstring(30), (junk) => {
+        const s = state(NO_WRITES)
+        const sql = `DELETE FROM t WHERE note = '${junk.replace(/'/g, "''")}'`
+        for (const bytes of send(s, { _tag: "Query", sql })) expect(Buffer.from(bytes).toString()).not.toContain("DELETE")
+      })
+    )
+  })
+
+  it("replace a blocked Parse by a raise, then skip the client's messages up to Sync", () => {
+    const s = state(NO_WRITES)
+    const out = send(s, { _tag: "Parse", name: "w", sql: "INSERT INTO t VALUES (1)", paramTypes: [] })
+    expect(out.map((b) => decoded(b)._tag)).toEqual(["Parse", "Bind", "Execute"])
+    expect(s.discardingUntilSync).toBe(true)
+    expect(send(s, { _tag: "Bind", portal: "", statement: "w", paramFormats: [], params: [], resultFormats: [] })).toEqual([])
+    expect(send(s, { _tag: "Execute", portal: "", maxRows: 0 })).toEqual([])
+    expect(send(s, { _tag: "Flush" }).map((b) => decoded(b)._tag)).toEqual(["Flush"])
+    expect(send(s, { _tag: "Sync" }).map((b) => decoded(b)._tag)).toEqual(["Sync"])
+    expect(s.discardingUntilSync).toBe(false)
+    expect(send(s, { _tag: "Parse", name: "r", sql: "SELECT 1", paramTypes: [] }).map((b) => decoded(b)._tag)).toEqual(["Parse"])
+  })
+
+  it("judges SQL-level EXECUTE by the PREPAREd body", () => {
+    const s = state(NO_WRITES)
+    expect(decoded(send(s, { _tag: "Query", sql: "PREPARE r AS SELECT 1" })[0]!)).toEqual({ _tag: "Query", sql: "PREPARE r AS SELECT 1" })
+    expect(decoded(send(s, { _tag: "Query", sql: "EXECUTE r" })[0]!)).toEqual({ _tag: "Query", sql: "EXECUTE r" })
+    const never = decoded(send(s, { _tag: "Query", sql: "EXECUTE never_prepared" })[0]!)
+    expect(never._tag === "Query" && never.sql.startsWith("DO $sluice$")).toBe(true)
+  })
+
+  it("blocks statements over the policy's size limit before parsing them", () => {
+    const s = state({ ...ALLOW_ALL, maxStatementBytes: 100 })
+    const q = decoded(send(s, { _tag: "Query", sql: `SELECT '${"x".repeat(200)}'` })[0]!)
+    expect(q._tag === "Query" && q.sql).toContain("exceeds the policy''s limit of 100 bytes")
   })
 })
 
@@ -92,6 +172,28 @@ describe("server → client stage", () => {
     )
   })
 
+  it("drops the answers to a block's injected Parse and Bind, and cleans the raised error", () => {
+    const s = state(NO_WRITES)
+    send(s, { _tag: "Parse", name: "", sql: "SELECT 1", paramTypes: [] })
+    send(s, { _tag: "Parse", name: "w", sql: "DROP TABLE t", paramTypes: [] })
+    send(s, { _tag: "Sync" })
+    const message = "writes are not allowed (rule no-writes)"
+    const replies = [
+      encodeBackend({ _tag: "ParseComplete" }),
+      encodeBackend({ _tag: "ParseComplete" }),
+      encodeBackend({ _tag: "BindComplete" }),
+      encodeBackend({ _tag: "ErrorResponse", fields: [["S", "ERROR"], ["V", "ERROR"], ["C", "42501"], ["M", message], ["W", "PL/pgSQL function inline_code_block line 1 at RAISE"]] }),
+      encodeBackend({ _tag: "ReadyForQuery", status: "I" })
+    ]
+    const out = replies.map((r) => observeBackend(frameOf(r), s)).filter((b) => b !== undefined)
+    const tags = out.map((b) => Result.getOrThrow(decodeBackend(frameOf(b)))._tag)
+    expect(tags).toEqual(["ParseComplete", "ErrorResponse", "ReadyForQuery"])
+    const error = Result.getOrThrow(decodeBackend(frameOf(out[1]!)))
+    expect(error._tag === "ErrorResponse" && error.fields.map(([c]) => c)).toEqual(["S", "V", "C", "M"])
+    expect(error._tag === "ErrorResponse" && field(error.fields, "M")).toBe(message)
+    expect(s.responses.pending).toBe(0)
+  })
+
   it("tracks the transaction status of every ReadyForQuery", () => {
     fc.assert(
       fc.property(fc.array(fc.constantFrom("I", "T", "E") as fc.Arbitrary<"I" | "T" | "E">, { minLength: 1 }), (statuses) => {
@@ -102,15 +204,23 @@ describe("server → client stage", () => {
     )
   })
 
+  it("notes a server FATAL, so the session ends without a second one", () => {
+    const s = state()
+    observeBackend(frameOf(encodeBackend({ _tag: "ErrorResponse", fields: [["S", "ERROR"], ["V", "ERROR"], ["C", "22012"], ["M", "x"]] })), s)
+    expect(s.serverEnded).toBe(false)
+    observeBackend(frameOf(encodeBackend({ _tag: "ErrorResponse", fields: [["S", "FATAL"], ["V", "FATAL"], ["C", "57P01"], ["M", "x"]] })), s)
+    expect(s.serverEnded).toBe(true)
+  })
+
   it("gives the client its own process id in notifications its session sent", () => {
     fc.assert(
       fc.property(int32, cstring(), cstring(), (other, channel, payload) => {
         const s = state()
         const own = observeBackend(frameOf(encodeBackend({ _tag: "NotificationResponse", processId: s.serverProcessId, channel, payload })), s)
-        expect([...own]).toEqual([...encodeBackend({ _tag: "NotificationResponse", processId: s.clientProcessId, channel, payload })])
+        expect([...own!]).toEqual([...encodeBackend({ _tag: "NotificationResponse", processId: s.clientProcessId, channel, payload })])
         fc.pre(other !== s.serverProcessId)
         const foreign = encodeBackend({ _tag: "NotificationResponse", processId: other, channel, payload })
-        expect([...observeBackend(frameOf(foreign), s)]).toEqual([...foreign])
+        expect([...observeBackend(frameOf(foreign), s)!]).toEqual([...foreign])
       })
     )
   })

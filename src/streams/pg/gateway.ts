@@ -4,7 +4,6 @@ import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import { Data, Effect, Redacted } from "effect"
 import type { Config } from "../../config/schema.ts"
 import { resolveTarget } from "../../targets/target.ts"
-import { CancelRegistry } from "./cancel-registry.ts"
 import { type GatewaySettings, handleConnection } from "./session.ts"
 import type { ServerTls } from "./startup.ts"
 
@@ -47,9 +46,6 @@ export const servePostgres = (config: Config, onListening: (port: number) => Eff
       const port = address._tag === "UnixPathAddress" ? config.listen.port : address.port
       yield* Effect.logInfo("listening", { address: `${config.listen.host}:${port}` })
       yield* onListening(port)
-      const registry = yield* CancelRegistry
-      return yield* server.run(Effect.fnUntraced(function* (socket) {
-        yield* handleConnection(settings)(socket).pipe(Effect.provideService(CancelRegistry, registry))
-      }))
+      return yield* server.run(handleConnection(settings))
     })
   )

@@ -4,52 +4,52 @@
  * sockets are never resumed, and each write waits for drain), so memory stays bounded.
  */
 import { Array as Arr, Effect, Stream } from "effect"
-import type { NonEmptyReadonlyArray } from "effect/Array"
 import type * as Socket from "effect/socket/Socket"
-import { FrontendType } from "../../codecs/pg/frontend.ts"
 import type { FrameError } from "../../codecs/pg/errors.ts"
-import { batchUntilClosed, type FramedReader } from "./framed-reader.ts"
+import { FrontendType } from "../../codecs/pg/frontend.ts"
 import { ClientGone, ClientProtocolViolation, TargetGone, TargetProtocolViolation } from "./errors.ts"
+import { batchUntilClosed, type FramedReader } from "./framed-reader.ts"
 import type { SessionState } from "./session-state.ts"
-import { classify, type Decided, decide, type Malformed, observeBackend, route } from "./stages.ts"
+import { classify, type Decided, decide, observeBackend, route } from "./stages.ts"
 
 export interface Peer {
   readonly reader: FramedReader
   readonly writer: Socket.Writer
 }
 
-type Step = Decided | Malformed
+const isLast = (d: Decided): boolean => d._tag === "Malformed" || (d._tag === "Forward" && d.frame.type === FrontendType.Terminate)
 
-const isLast = (s: Step): boolean => s._tag === "Malformed" || s.frame.type === FrontendType.Terminate
+const logBlock = (d: Decided, state: SessionState) =>
+  d._tag === "Block"
+    ? Effect.logInfo("statement blocked", { session: state.id, rule: d.blocked.ruleId, statement: d.blocked.text.slice(0, 200) })
+    : Effect.void
 
-/** Client → server: decode, classify, decide, then route each frame to the server or back to the client. */
+/** Client → server: classify, decide, route; a block goes to the server as the error it must raise. */
 const clientToServer = (client: Peer, server: Peer, state: SessionState) => {
   const toServer = (bytes: ReadonlyArray<Uint8Array>) =>
-    bytes.length === 0 ? Effect.void : server.writer.writeAll(bytes as NonEmptyReadonlyArray<Uint8Array>).pipe(Effect.mapError(() => new TargetGone({ target: state.target.config.name })))
-  const toClient = (bytes: ReadonlyArray<Uint8Array>) =>
-    bytes.length === 0 ? Effect.void : client.writer.writeAll(bytes as NonEmptyReadonlyArray<Uint8Array>).pipe(Effect.mapError(() => new ClientGone()))
+    Arr.isReadonlyArrayNonEmpty(bytes)
+      ? server.writer.writeAll(bytes).pipe(Effect.mapError(() => new TargetGone({ target: state.target.config.name })))
+      : Effect.void
 
   return Stream.fromPull(Effect.succeed(batchUntilClosed(client.reader))).pipe(
     Stream.mapError((e: FrameError | Socket.SocketError) =>
       e._tag === "FrameError" ? new ClientProtocolViolation({ detail: e.message }) : new ClientGone()
     ),
     Stream.mapArray((frames) => Arr.map(frames, (f) => classify(f, state))),
-    Stream.mapArray((cs) => Arr.map(cs, (c): Step => (c._tag === "Malformed" ? c : decide(c, state)))),
+    Stream.mapArray((cs) => Arr.map(cs, (c) => decide(c, state))),
     Stream.takeUntil(isLast),
-    Stream.runForEachArray((steps) =>
+    Stream.runForEachArray((decisions) =>
       Effect.gen(function* () {
-        const forServer: Array<Uint8Array> = []
-        const forClient: Array<Uint8Array> = []
-        for (const step of steps) {
-          if (step._tag === "Malformed") {
-            yield* toServer(forServer)
-            return yield* new ClientProtocolViolation({ detail: step.detail })
+        const bytes: Array<Uint8Array> = []
+        for (const d of decisions) {
+          if (d._tag === "Malformed") {
+            yield* toServer(bytes)
+            return yield* new ClientProtocolViolation({ detail: d.detail })
           }
-          const r = route(step, state)
-          ;(r._tag === "ToServer" ? forServer : forClient).push(r.bytes)
+          yield* logBlock(d, state)
+          for (const b of route(d, state)) bytes.push(b)
         }
-        yield* toServer(forServer)
-        yield* toClient(forClient)
+        yield* toServer(bytes)
       })
     )
   )
@@ -64,7 +64,10 @@ const serverToClient = (client: Peer, server: Peer, state: SessionState) =>
         : new TargetGone({ target: state.target.config.name })
     ),
     Stream.mapArray((frames) => Arr.map(frames, (f) => observeBackend(f, state))),
-    Stream.runForEachArray((bytes) => client.writer.writeAll(bytes).pipe(Effect.mapError(() => new ClientGone())))
+    Stream.runForEachArray((out) => {
+      const bytes = out.filter((b): b is Uint8Array => b !== undefined)
+      return Arr.isArrayNonEmpty(bytes) ? client.writer.writeAll(bytes).pipe(Effect.mapError(() => new ClientGone())) : Effect.void
+    })
   )
 
 /**

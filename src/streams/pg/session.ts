@@ -8,13 +8,17 @@ import { Duration, Effect, Option } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import { encodeBackend, errorResponse } from "../../codecs/pg/backend.ts"
 import { Framer } from "../../codecs/pg/framing.ts"
+import { PolicyStore } from "../../rules/policy/store.ts"
+import { StatementClassifier } from "../../rules/statement-classifier.ts"
 import type { ResolvedTarget } from "../../targets/target.ts"
 import { loginToTarget } from "./backend-login.ts"
 import { CancelRegistry } from "./cancel-registry.ts"
 import { authenticateClient } from "./client-auth.ts"
 import { ClientGone, LoginTimeout, type SessionError, toProblem, UnknownTarget } from "./errors.ts"
 import { FramedReader } from "./framed-reader.ts"
+import { type Enforcer, initialSearchPath } from "./enforce.ts"
 import { relay } from "./relay.ts"
+import { ResponseTracker } from "./responses.ts"
 import type { SessionState } from "./session-state.ts"
 import { negotiateStartup, type ServerTls } from "./startup.ts"
 
@@ -65,16 +69,28 @@ const runSession = (settings: GatewaySettings, client: FramedReader, clientWrite
     )
     const started = yield* login
     if (Option.isNone(started)) return
-    const { principal, target, server } = started.value
+    const { hello, principal, target, server } = started.value
     const registry = yield* CancelRegistry
+    const policies = yield* PolicyStore
+    const classifier = yield* StatementClassifier
     const key = yield* registry.register({ target, processId: server.processId, secretKey: server.secretKey })
     yield* clientWriter
       .writeAll([AUTH_OK, ...server.greeting.map((f) => f.bytes), encodeBackend({ _tag: "BackendKeyData", ...key }), encodeBackend({ _tag: "ReadyForQuery", status: "I" })])
       .pipe(Effect.mapError(() => new ClientGone()))
+    const enforcer: Enforcer = {
+      principal,
+      target: { name: target.config.name, database: target.config.database },
+      backendUser: target.config.user,
+      policy: policies.current,
+      classify: classifier.classify
+    }
     const state: SessionState = {
       id: randomUUID(),
-      principal,
       target,
+      enforcer,
+      enforcement: { searchPath: initialSearchPath(hello.parameters.get("search_path"), target.config.user), sqlPrepared: new Map() },
+      responses: new ResponseTracker(),
+      discardingUntilSync: false,
       serverProcessId: server.processId,
       clientProcessId: key.processId,
       transactionStatus: "I",

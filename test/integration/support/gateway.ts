@@ -3,7 +3,7 @@
  * a config written for the test. Tests talk to it with real clients over TCP.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { inject } from "vitest"
@@ -14,9 +14,19 @@ import { freePort } from "../../harness/free-port.ts"
 export const TOKEN = "test-token-ci-9f2c1a"
 export const OTHER_TOKEN = "test-token-other-51b7"
 
+/** Everything allowed, statements of unknown effect included: the foundation's pass-through. */
+export const ALLOW_ALL_POLICY = {
+  version: 1,
+  defaults: { "*": { action: "allow" } },
+  rules: [{ id: "allow-unknown", match: { classes: ["unknown"] }, action: "allow" }]
+}
+
 export interface Gateway {
   readonly port: number
   readonly dir: string
+  readonly policyFile: string
+  /** Replaces the policy file in place (the gateway reloads it). */
+  readonly writePolicy: (policy: object | string) => void
   /** libpq-style connection options for a client presenting `token`. */
   readonly connection: (token?: string, database?: string) => { host: string; port: number; user: string; password: string; database: string }
   readonly url: (token?: string, database?: string) => string
@@ -49,11 +59,21 @@ export const defaultConfig = (port: number, extra: { targets?: Array<Record<stri
 
 const BIN = new URL("../../../bin/sluice.js", import.meta.url).pathname
 
-export const startGateway = async (build: (port: number) => object = (p) => defaultConfig(p)): Promise<Gateway> => {
+export const startGateway = async (
+  build: (port: number) => object = (p) => defaultConfig(p),
+  policy: object = ALLOW_ALL_POLICY
+): Promise<Gateway> => {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), "sluice-gw-"))
   const configFile = join(dir, "sluice.yaml")
-  writeFileSync(configFile, stringify(build(port)))
+  const policyFile = join(dir, "policy.yaml")
+  const writePolicy = (p: object | string) => {
+    // Written beside, then renamed: the gateway never reads a half-written file.
+    writeFileSync(`${policyFile}.tmp`, typeof p === "string" ? p : stringify(p))
+    renameSync(`${policyFile}.tmp`, policyFile)
+  }
+  writePolicy(policy)
+  writeFileSync(configFile, stringify({ policy: { file: policyFile }, ...build(port) }))
   let output = ""
   const child: ChildProcess = spawn(process.execPath, [BIN, "start", "--config", configFile], { stdio: ["ignore", "pipe", "pipe"] })
   child.stdout!.on("data", (d) => (output += d))
@@ -72,6 +92,8 @@ export const startGateway = async (build: (port: number) => object = (p) => defa
   return {
     port,
     dir,
+    policyFile,
+    writePolicy,
     connection,
     url: (token = TOKEN, database = "app") => `postgresql://ci:${encodeURIComponent(token)}@127.0.0.1:${port}/${database}?sslmode=disable`,
     logs: () => output,

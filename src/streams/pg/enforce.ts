@@ -1,0 +1,167 @@
+/**
+ * Decisions for what a client asks, per statement: classification, facts for the
+ * policy, the policy's verdict, and the session bookkeeping that later decisions need
+ * (SQL-level prepared statements, whether the search path is still known).
+ *
+ * Fails closed: a parser error, an unknown class (unless explicitly allowed), an
+ * evaluation error or an oversized statement all block.
+ */
+import type { Principal } from "../../rules/identity/principal.ts"
+import type { Classification, RelationRef, StatementInfo } from "../../rules/classify/index.ts"
+import { type Decision, evaluate, type RelationFacts, type StatementFacts, type TargetFacts } from "../../rules/policy/evaluate.ts"
+import type { LoadedPolicy } from "../../rules/policy/store.ts"
+
+/** What a session's decisions depend on; one per session. */
+export interface Enforcer {
+  readonly principal: Principal
+  readonly target: TargetFacts
+  /** The backend role, which `"$user"` in the search path stands for. */
+  readonly backendUser: string
+  readonly policy: () => LoadedPolicy
+  readonly classify: (sql: string) => Classification
+}
+
+/** Session knowledge that statements change. */
+export interface EnforcementState {
+  /** Schemas an unqualified name may resolve to, or `any` once a statement changed the path. */
+  searchPath: ReadonlyArray<string> | "any"
+  /** SQL-level PREPAREd statements, so that EXECUTE is judged by the body. */
+  readonly sqlPrepared: Map<string, StatementInfo>
+}
+
+export interface Blocked {
+  readonly ruleId: string
+  readonly message: string
+  /** The statement that was blocked, for logs and audit. */
+  readonly text: string
+}
+
+export type Verdict =
+  | { readonly _tag: "Allow"; readonly statements: ReadonlyArray<StatementInfo> }
+  /** `allowed`: the statements before the block, which run as the server would run them. */
+  | { readonly _tag: "Block"; readonly allowed: ReadonlyArray<StatementInfo>; readonly blocked: Blocked }
+
+export const initialSearchPath = (startupValue: string | undefined, backendUser: string): ReadonlyArray<string> | "any" => {
+  const raw = startupValue ?? `"$user", public`
+  const parts = raw.split(",").map((p) => p.trim())
+  if (parts.some((p) => p === "" || /["']/.test(p.replace(/^"\$user"$/, "")))) return "any"
+  return parts.map((p) => (p === `"$user"` || p === "$user" ? backendUser : p.toLowerCase()))
+}
+
+const relationFacts = (r: RelationRef, state: EnforcementState): RelationFacts => {
+  if (r.schema !== undefined) return { schemas: [r.schema], name: r.name }
+  if (state.searchPath === "any") return { schemas: "any", name: r.name }
+  // pg_catalog is searched first, and every relation in it is named pg_*.
+  return { schemas: r.name.startsWith("pg_") ? ["pg_catalog", ...state.searchPath] : state.searchPath, name: r.name }
+}
+
+const factsOf = (s: StatementInfo, state: EnforcementState): StatementFacts => {
+  // EXECUTE runs what was PREPAREd: judge the body (unknown if Sluice never saw it).
+  const body = s.prepared?.kind === "execute" ? state.sqlPrepared.get(s.prepared.name) : s
+  if (body === undefined) return { text: s.text, class: "unknown", relations: [], functions: [] }
+  return {
+    text: s.text,
+    class: body.class,
+    relations: [...body.reads, ...body.writes].map((r) => relationFacts(r, state)),
+    functions: body.functions
+  }
+}
+
+const describe = (d: Decision, fallback: string): string => `${d.message ?? fallback} (rule ${d.ruleId})`
+
+/** The policy's action as what Sluice can do today: hold and mask block until their issues land. */
+const toBlocked = (d: Decision, text: string, reasons: ReadonlyArray<string>): Blocked | undefined => {
+  switch (d.action) {
+    case "allow":
+      return undefined
+    case "block": {
+      const why = reasons.length > 0 ? `statement blocked by policy: ${reasons.join("; ")}` : "statement blocked by policy"
+      return { ruleId: d.ruleId, message: describe(d, why), text }
+    }
+    case "hold":
+      return { ruleId: d.ruleId, message: `approval required (rule ${d.ruleId})`, text }
+    case "mask":
+      return { ruleId: d.ruleId, message: `masking is not available yet, so this rule blocks (rule ${d.ruleId})`, text }
+  }
+}
+
+const decideOne = (e: Enforcer, state: EnforcementState, s: StatementInfo, policy: LoadedPolicy): Blocked | undefined => {
+  try {
+    const facts = factsOf(s, state)
+    const reasons = facts.class === "unknown" ? [...s.reasons, "its effect is unknown"] : []
+    return toBlocked(evaluate(policy.policy, e.principal, e.target, facts), s.text, reasons)
+  } catch (err) {
+    return { ruleId: "evaluation-error", message: `policy evaluation failed, so the statement is blocked: ${String(err)}`, text: s.text }
+  }
+}
+
+/** What an allowed statement changes for the decisions after it. */
+const remember = (state: EnforcementState, s: StatementInfo): void => {
+  const p = s.prepared
+  if (p?.kind === "prepare") state.sqlPrepared.set(p.name, s)
+  else if (p?.kind === "deallocate") {
+    if (p.name === "" || p.name.toLowerCase() === "all") state.sqlPrepared.clear()
+    else state.sqlPrepared.delete(p.name)
+  }
+  // Any statement that may move the search path makes unqualified names resolve anywhere.
+  if (/search_path|discard\s+all|reset\s+all|set_config/iu.test(s.text) && s.class !== "read") state.searchPath = "any"
+}
+
+/** What classification says about one Query or Parse text, before the policy is asked. */
+export type Classified = Classification | { readonly _tag: "Oversized"; readonly bytes: number; readonly limit: number }
+
+/** Classifies a statement text, refusing to parse one above the policy's size limit. */
+export const classifySql = (e: Enforcer, sql: string): Classified => {
+  const limit = e.policy().policy.maxStatementBytes
+  const bytes = Buffer.byteLength(sql, "utf8")
+  return bytes > limit ? { _tag: "Oversized", bytes, limit } : e.classify(sql)
+}
+
+const unknownStatement = (text: string, reason: string): StatementInfo => ({
+  text,
+  fingerprint: "",
+  class: "unknown",
+  reasons: [reason],
+  reads: [],
+  writes: [],
+  columnsRead: [],
+  columnsWritten: [],
+  functions: [],
+  locks: false
+})
+
+/** Every statement of one Query or Parse text; stops at the first that is not allowed. */
+export const decideSql = (e: Enforcer, state: EnforcementState, sql: string, c: Classified): Verdict => {
+  const policy = e.policy()
+  switch (c._tag) {
+    case "Oversized":
+      return {
+        _tag: "Block",
+        allowed: [],
+        blocked: { ruleId: "maxStatementBytes", message: `statement of ${c.bytes} bytes exceeds the policy's limit of ${c.limit} bytes`, text: sql.slice(0, 200) }
+      }
+    case "Unparseable": {
+      const blocked = decideOne(e, state, unknownStatement(sql, `the statement could not be parsed (${c.message})`), policy)
+      return blocked === undefined ? { _tag: "Allow", statements: [] } : { _tag: "Block", allowed: [], blocked }
+    }
+    case "Classified": {
+      const allowed: Array<StatementInfo> = []
+      for (const s of c.statements) {
+        const blocked = decideOne(e, state, s, policy)
+        if (blocked !== undefined) return { _tag: "Block", allowed, blocked }
+        remember(state, s)
+        allowed.push(s)
+      }
+      return { _tag: "Allow", statements: allowed }
+    }
+  }
+}
+
+/** The fast-path function call protocol names a function by OID only: its effect is unknown. */
+export const decideFunctionCall = (e: Enforcer, state: EnforcementState, functionOid: number): Blocked | undefined =>
+  decideOne(
+    e,
+    state,
+    unknownStatement(`<function call protocol: function oid ${functionOid}>`, "the function call protocol does not say what the function does"),
+    e.policy()
+  )
