@@ -109,7 +109,11 @@ const literal: fc.Arbitrary<string> = fc.oneof(
 // templates: fixed text with holes; spaces in fixed text become random whitespace or comments
 
 const L = Symbol("literal")
-type Template = ReadonlyArray<string | typeof L>
+/** An identifier hole: the same name quoted or not, in any case. */
+const I = Symbol("identifier")
+type Template = ReadonlyArray<string | typeof L | typeof I>
+
+const identifier = fc.constantFrom("users", "USERS", "Users", "\"users\"", "\"Users\"", "\"USERS\"", "U&\"users\"", "u&\"\\0075sers\"", "\"us\"\"ers\"", "public.users", "\"public\".\"Users\"", "pg_catalog.pg_class")
 
 const templates: ReadonlyArray<Template> = [
   ["SELECT ", L],
@@ -119,6 +123,9 @@ const templates: ReadonlyArray<Template> = [
   ["SELECT * FROM t WHERE a = ", L, " AND b <> ", L],
   ["SELECT * FROM \"Users\" WHERE \"Name\" = ", L],
   ["SELECT * FROM users WHERE name = ", L],
+  ["SELECT * FROM ", I, " WHERE ", I, " . a = ", L],
+  ["DELETE FROM ", I, " WHERE id = ", L, " RETURNING ", I, " . *"],
+  ["SELECT ", I, " ( ", L, " )"],
   ["SELECT * FROM s.t LIMIT ", L, " OFFSET ", L],
   ["SELECT ", L, " :: int , interval ", L, " , date ", L],
   ["DELETE FROM t WHERE id = ", L],
@@ -168,12 +175,20 @@ const recase = (text: string, flips: ReadonlyArray<boolean>): string => {
   return out
 }
 
-const render = (t: Template, literals: ReadonlyArray<string>, seps: ReadonlyArray<string>, flips: ReadonlyArray<boolean>): string => {
+const render = (
+  t: Template,
+  literals: ReadonlyArray<string>,
+  names: ReadonlyArray<string>,
+  seps: ReadonlyArray<string>,
+  flips: ReadonlyArray<boolean>,
+): string => {
   let k = 0
+  let m = 0
   let s = 0
   let out = ""
   for (const part of t) {
     if (part === L) out += literals[k++ % literals.length] ?? "0"
+    else if (part === I) out += names[m++ % names.length] ?? "t"
     else
       out += recase(part, flips.length > 0 ? flips : [false]).replace(/ /g, () => seps[s++ % Math.max(1, seps.length)] ?? " ")
   }
@@ -184,12 +199,13 @@ const statementOf = (t: Template): fc.Arbitrary<string> =>
   fc
     .tuple(
       fc.array(literal, { minLength: 1, maxLength: 4 }),
+      fc.array(identifier, { minLength: 1, maxLength: 3 }),
       fc.array(separator, { minLength: 1, maxLength: 6 }),
       fc.array(fc.boolean(), { minLength: 1, maxLength: 7 }),
       fc.constantFrom("", " ", "\n", " ;", "; ", " -- end"),
       fc.constantFrom("", " ", "/* lead */ ", "\n"),
     )
-    .map(([lits, seps, flips, tail, lead]) => lead + render(t, lits, seps, flips) + tail)
+    .map(([lits, names, seps, flips, tail, lead]) => lead + render(t, lits, names, seps, flips) + tail)
 
 const templateIndex = fc.integer({ min: 0, max: templates.length - 1 })
 const statement = templateIndex.chain((i) => statementOf(templates[i] ?? ["SELECT 1"]))
