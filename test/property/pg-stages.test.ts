@@ -45,7 +45,7 @@ const state = (policy: Policy = ALLOW_ALL, serverProcessId = 4242, clientProcess
     policy: () => ({ policy, version: "test" }),
     classify: (sql) => classifier.classify(sql)
   },
-  enforcement: { searchPath: initialSearchPath(undefined, "sluice_backend"), sqlPrepared: new Map() },
+  enforcement: { searchPath: initialSearchPath(undefined, "sluice_backend"), sqlPrepared: new Map(), parserUnsafe: undefined },
   responses: new ResponseTracker(),
   discardingUntilSync: false,
   serverProcessId,
@@ -202,6 +202,20 @@ describe("server → client stage", () => {
         expect(s.transactionStatus).toBe(statuses.at(-1))
       })
     )
+  })
+
+  it("blocks every statement once the server reports settings Sluice's parser cannot follow", () => {
+    for (const [name, value] of [
+      ["standard_conforming_strings", "off"],
+      ["client_encoding", "SJIS"]
+    ] as const) {
+      const s = state()
+      observeBackend(frameOf(encodeBackend({ _tag: "ParameterStatus", name: "client_encoding", value: "UTF8" })), s)
+      expect(decoded(send(s, { _tag: "Query", sql: "SELECT 1" })[0]!)).toEqual({ _tag: "Query", sql: "SELECT 1" })
+      observeBackend(frameOf(encodeBackend({ _tag: "ParameterStatus", name, value })), s)
+      const q = decoded(send(s, { _tag: "Query", sql: "SELECT 1" })[0]!)
+      expect(q._tag === "Query" && q.sql).toContain(`the session''s ${name} is ${value}`)
+    }
   })
 
   it("notes a server FATAL, so the session ends without a second one", () => {

@@ -21,6 +21,8 @@ export interface BackendSession {
   readonly writer: Socket.Writer
   /** ParameterStatus and NoticeResponse frames, relayed to the client as they came. */
   readonly greeting: ReadonlyArray<Frame>
+  /** The server's ParameterStatus values at login. */
+  readonly parameters: ReadonlyArray<readonly [name: string, value: string]>
   readonly processId: number
   readonly secretKey: number
 }
@@ -69,6 +71,7 @@ export const loginToTarget = (
     const reply = (data: Uint8Array) => writer.write(encodeFrontend({ _tag: "AuthResponse", data }))
 
     const greeting: Array<Frame> = []
+    const reported: Array<readonly [string, string]> = []
     let key: { processId: number; secretKey: number } | undefined
     for (;;) {
       const { frame, message: m } = yield* next
@@ -97,6 +100,9 @@ export const loginToTarget = (
         case "ErrorResponse":
           return yield* new TargetLoginFailed({ target: name, detail: serverRefused(m) })
         case "ParameterStatus":
+          reported.push([m.name, m.value])
+          greeting.push(frame)
+          continue
         case "NoticeResponse":
           greeting.push(frame)
           continue
@@ -105,7 +111,7 @@ export const loginToTarget = (
           continue
         case "ReadyForQuery":
           if (key === undefined) return yield* violation("no BackendKeyData before ReadyForQuery")
-          return { reader, writer, greeting, ...key }
+          return { reader, writer, greeting, parameters: reported, ...key }
         default:
           return yield* violation(`unexpected ${m._tag} during login`)
       }

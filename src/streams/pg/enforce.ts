@@ -27,6 +27,23 @@ export interface EnforcementState {
   searchPath: ReadonlyArray<string> | "any"
   /** SQL-level PREPAREd statements, so that EXECUTE is judged by the body. */
   readonly sqlPrepared: Map<string, StatementInfo>
+  /** Set when the server reports a setting under which Sluice's parser may misread statements. */
+  parserUnsafe: string | undefined
+}
+
+/** Client-only encodings whose multibyte characters may contain ASCII bytes such as a backslash. */
+const ASCII_UNSAFE_ENCODINGS = new Set(["SJIS", "SHIFT_JIS_2004", "BIG5", "GBK", "UHC", "GB18030", "JOHAB"])
+
+/**
+ * Server settings under which the text Sluice parses may not be the text the server
+ * parses: backslash escapes in plain strings, or a client encoding whose multibyte
+ * characters can hide quote or backslash bytes. (ASCII bytes survive Sluice's UTF-8
+ * decoding whatever surrounds them, so every other encoding keeps statement boundaries.)
+ */
+export const parserSafety = (name: string, value: string): string | undefined => {
+  if (name === "standard_conforming_strings" && value !== "on") return `standard_conforming_strings is ${value}`
+  if (name === "client_encoding" && ASCII_UNSAFE_ENCODINGS.has(value.toUpperCase())) return `client_encoding is ${value}`
+  return undefined
 }
 
 export interface Blocked {
@@ -133,6 +150,7 @@ const unknownStatement = (text: string, reason: string): StatementInfo => ({
 /** Every statement of one Query or Parse text; stops at the first that is not allowed. */
 export const decideSql = (e: Enforcer, state: EnforcementState, sql: string, c: Classified): Verdict => {
   const policy = e.policy()
+  if (state.parserUnsafe !== undefined) return { _tag: "Block", allowed: [], blocked: unsafe(state.parserUnsafe, sql) }
   switch (c._tag) {
     case "Oversized":
       return {
@@ -158,8 +176,14 @@ export const decideSql = (e: Enforcer, state: EnforcementState, sql: string, c: 
 }
 
 /** The fast-path function call protocol names a function by OID only: its effect is unknown. */
+const unsafe = (reason: string, text: string): Blocked => ({
+  ruleId: "parser-safety",
+  message: `the session's ${reason}, under which Sluice cannot read statements reliably, so it blocks them`,
+  text: text.slice(0, 200)
+})
+
 export const decideFunctionCall = (e: Enforcer, state: EnforcementState, functionOid: number): Blocked | undefined =>
-  decideOne(
+  state.parserUnsafe !== undefined ? unsafe(state.parserUnsafe, `<function call ${functionOid}>`) : decideOne(
     e,
     state,
     unknownStatement(`<function call protocol: function oid ${functionOid}>`, "the function call protocol does not say what the function does"),

@@ -16,7 +16,7 @@ import { CancelRegistry } from "./cancel-registry.ts"
 import { authenticateClient } from "./client-auth.ts"
 import { ClientGone, LoginTimeout, type SessionError, toProblem, UnknownTarget } from "./errors.ts"
 import { FramedReader } from "./framed-reader.ts"
-import { type Enforcer, initialSearchPath } from "./enforce.ts"
+import { type Enforcer, initialSearchPath, parserSafety } from "./enforce.ts"
 import { relay } from "./relay.ts"
 import { ResponseTracker } from "./responses.ts"
 import type { SessionState } from "./session-state.ts"
@@ -88,7 +88,11 @@ const runSession = (settings: GatewaySettings, client: FramedReader, clientWrite
       id: randomUUID(),
       target,
       enforcer,
-      enforcement: { searchPath: initialSearchPath(hello.parameters.get("search_path"), target.config.user), sqlPrepared: new Map() },
+      enforcement: {
+        searchPath: initialSearchPath(hello.parameters.get("search_path"), target.config.user),
+        sqlPrepared: new Map(),
+        parserUnsafe: server.parameters.map(([name, value]) => parserSafety(name, value)).find((r) => r !== undefined)
+      },
       responses: new ResponseTracker(),
       discardingUntilSync: false,
       serverProcessId: server.processId,

@@ -9,7 +9,7 @@ import type { Frame } from "../../codecs/pg/framing.ts"
 import { decodeFrontend, FrontendType } from "../../codecs/pg/frontend.ts"
 import type { StatementInfo } from "../../rules/classify/index.ts"
 import { blockedParse, blockedQuery } from "./block.ts"
-import { type Blocked, type Classified as ClassifiedSql, classifySql, decideFunctionCall, decideSql } from "./enforce.ts"
+import { type Blocked, type Classified as ClassifiedSql, classifySql, decideFunctionCall, decideSql, parserSafety } from "./enforce.ts"
 import type { Sent } from "./responses.ts"
 import type { SessionState } from "./session-state.ts"
 
@@ -133,6 +133,13 @@ export const observeBackend = (frame: Frame, state: SessionState): Uint8Array | 
         state.serverEnded = true
       }
       return outcome === "forward" ? frame.bytes : outcome
+    }
+    case BackendType.ParameterStatus: {
+      const m = decodeBackend(frame)
+      if (Result.isSuccess(m) && m.success._tag === "ParameterStatus") {
+        state.enforcement.parserUnsafe ??= parserSafety(m.success.name, m.success.value)
+      }
+      return frame.bytes
     }
     case BackendType.NotificationResponse: {
       const m = decodeBackend(frame)
