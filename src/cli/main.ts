@@ -10,6 +10,7 @@ import { hashToken, newToken } from "../rules/identity/service-accounts.ts"
 import { loadPolicy } from "../rules/policy/load.ts"
 import { layerPolicyStore } from "../rules/policy/store.ts"
 import { layerStatementClassifier } from "../rules/statement-classifier.ts"
+import { AuditLog, auditOff } from "../sinks/audit-log.ts"
 import { layerCancelRegistry } from "../streams/pg/cancel-registry.ts"
 import { servePostgres } from "../streams/pg/gateway.ts"
 
@@ -37,7 +38,8 @@ const start = Command.make("start", { config: Flag.String("config").pipe(Flag.wi
             layerIdentity(cfg.identities),
             layerCancelRegistry,
             layerPolicyStore(cfg.policy.file),
-            layerStatementClassifier(cfg.limits.classificationCacheSize)
+            layerStatementClassifier(cfg.limits.classificationCacheSize),
+            Layer.succeed(AuditLog, auditOff)
           )
         )
       )

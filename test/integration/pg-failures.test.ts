@@ -223,7 +223,7 @@ describe("PG gateway failure handling", () => {
     await admin.connect()
     const c = await RawClient.connect(gw.port)
     await c.login("app", TOKEN)
-    c.send(encodeFrontend({ _tag: "Query", sql: "SELECT 'sluice-vanish-probe', g, repeat('x', 200) FROM generate_series(1, 50000000) g" }))
+    c.send(encodeFrontend({ _tag: "Query", sql: "SELECT 'sluice-vanish-probe', a, b, repeat('x', 200) FROM generate_series(1, 10000) a, generate_series(1, 10000) b" }))
     await c.until("DataRow")
     const running = async () =>
       (await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%sluice-vanish-probe%' AND pid <> pg_backend_pid()")).rows[0].n as number

@@ -11,6 +11,7 @@ import { decodeFrontend, encodeFrontend, type FrontendMessage } from "../../src/
 import { loadClassifier, makeClassifier } from "../../src/rules/classify/index.ts"
 import type { Policy } from "../../src/rules/policy/schema.ts"
 import { initialSearchPath } from "../../src/streams/pg/enforce.ts"
+import { auditOff } from "../../src/sinks/audit-log.ts"
 import { ResponseTracker } from "../../src/streams/pg/responses.ts"
 import type { SessionState } from "../../src/streams/pg/session-state.ts"
 import { classify, decide, observeBackend, route } from "../../src/streams/pg/stages.ts"
@@ -46,13 +47,17 @@ const state = (policy: Policy = ALLOW_ALL, serverProcessId = 4242, clientProcess
     classify: (sql) => classifier.classify(sql)
   },
   enforcement: { searchPath: initialSearchPath(undefined, "sluice_backend"), sqlPrepared: new Map(), parserUnsafe: undefined },
+  audit: auditOff.session("s"),
   responses: new ResponseTracker(),
+  statements: { next: 0, named: new Map(), portals: new Map() },
   discardingUntilSync: false,
   serverProcessId,
   clientProcessId,
   transactionStatus: "I",
   terminating: false,
-  serverEnded: false
+  serverEnded: false,
+  bytesFromClient: 0,
+  bytesToClient: 0
 })
 
 const frameOf = (bytes: Uint8Array): Frame => {
@@ -65,7 +70,7 @@ const frameOf = (bytes: Uint8Array): Frame => {
 const send = (s: SessionState, m: FrontendMessage): ReadonlyArray<Uint8Array> => {
   const d = decide(classify(frameOf(encodeFrontend(m)), s), s)
   if (d._tag === "Malformed") throw new Error(d.detail)
-  return route(d, s)
+  return route(d, s).bytes
 }
 
 const decoded = (bytes: Uint8Array) => Result.getOrThrow(decodeFrontend(frameOf(bytes)))
@@ -81,7 +86,7 @@ describe("client → server stages", () => {
         const d = decide(c, s)
         expect(d._tag).toBe("Forward")
         if (d._tag !== "Forward") return
-        expect(route(d, s)).toEqual([frame.bytes])
+        expect(route(d, s).bytes).toEqual([frame.bytes])
         expect(s.terminating).toBe(m._tag === "Terminate")
       }),
       { numRuns: 300 }
@@ -155,6 +160,50 @@ describe("client → server stages", () => {
     const s = state({ ...ALLOW_ALL, maxStatementBytes: 100 })
     const q = decoded(send(s, { _tag: "Query", sql: `SELECT '${"x".repeat(200)}'` })[0]!)
     expect(q._tag === "Query" && q.sql).toContain("exceeds the policy''s limit of 100 bytes")
+  })
+})
+
+describe("statement ids for the audit", () => {
+  it("tie every result to the statement it belongs to: simple, extended with portals, and blocked", () => {
+    const s = state(NO_WRITES)
+    const routed = [
+      route(decide(classify(frameOf(encodeFrontend({ _tag: "Query", sql: "SELECT 1; SELECT 2" })), s), s) as never, s),
+      route(decide(classify(frameOf(encodeFrontend({ _tag: "Parse", name: "p", sql: "SELECT $1::int", paramTypes: [] })), s), s) as never, s)
+    ]
+    expect(routed.flatMap((r) => r.audited.map((a) => [a.id, a.verdict, a.via]))).toEqual([
+      [0, "allow", "simple"],
+      [1, "allow", "simple"],
+      [2, "allow", "extended"]
+    ])
+    send(s, { _tag: "Bind", portal: "c", statement: "p", paramFormats: [], params: [Buffer.from("7")], resultFormats: [] })
+    send(s, { _tag: "Execute", portal: "c", maxRows: 0 })
+    send(s, { _tag: "Sync" })
+    const blocked = route(decide(classify(frameOf(encodeFrontend({ _tag: "Query", sql: "DELETE FROM t" })), s), s) as never, s)
+    expect(blocked.audited.map((a) => [a.id, a.verdict, a.ruleId])).toEqual([[3, "block", "no-writes"]])
+    const replies: Array<Parameters<typeof encodeBackend>[0]> = [
+      { _tag: "RowDescription", fields: [] },
+      { _tag: "DataRow", values: [Buffer.from("1")] },
+      { _tag: "CommandComplete", tag: "SELECT 1" },
+      { _tag: "RowDescription", fields: [] },
+      { _tag: "DataRow", values: [Buffer.from("2")] },
+      { _tag: "CommandComplete", tag: "SELECT 1" },
+      { _tag: "ReadyForQuery", status: "I" },
+      { _tag: "ParseComplete" },
+      { _tag: "BindComplete" },
+      { _tag: "DataRow", values: [Buffer.from("7")] },
+      { _tag: "CommandComplete", tag: "SELECT 1" },
+      { _tag: "ReadyForQuery", status: "I" },
+      { _tag: "ErrorResponse", fields: [["S", "ERROR"], ["C", "42501"], ["M", "x"]] },
+      { _tag: "ReadyForQuery", status: "I" }
+    ]
+    for (const m of replies) observeBackend(frameOf(encodeBackend(m)), s)
+    expect(s.responses.takeResults().map((r) => [r.statementId, r.rows, r.sqlstate])).toEqual([
+      [0, 1, "00000"],
+      [1, 1, "00000"],
+      [2, 1, "00000"],
+      [3, 0, "42501"]
+    ])
+    expect(s.responses.pending).toBe(0)
   })
 })
 

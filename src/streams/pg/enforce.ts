@@ -46,17 +46,25 @@ export const parserSafety = (name: string, value: string): string | undefined =>
   return undefined
 }
 
-export interface Blocked {
+/** A statement the policy let through, and the rule (or default) that did. */
+export interface Allowed {
+  readonly statement: StatementInfo
   readonly ruleId: string
+}
+
+export interface Blocked {
+  /** What the policy said; hold and mask block too, until their features land. */
+  readonly action: "block" | "hold" | "mask"
+  readonly ruleId: string
+  /** What the client reads. */
   readonly message: string
-  /** The statement that was blocked, for logs and audit. */
-  readonly text: string
+  readonly statement: StatementInfo
 }
 
 export type Verdict =
-  | { readonly _tag: "Allow"; readonly statements: ReadonlyArray<StatementInfo> }
+  | { readonly _tag: "Allow"; readonly allowed: ReadonlyArray<Allowed> }
   /** `allowed`: the statements before the block, which run as the server would run them. */
-  | { readonly _tag: "Block"; readonly allowed: ReadonlyArray<StatementInfo>; readonly blocked: Blocked }
+  | { readonly _tag: "Block"; readonly allowed: ReadonlyArray<Allowed>; readonly blocked: Blocked }
 
 export const initialSearchPath = (startupValue: string | undefined, backendUser: string): ReadonlyArray<string> | "any" => {
   const raw = startupValue ?? `"$user", public`
@@ -87,28 +95,30 @@ const factsOf = (s: StatementInfo, state: EnforcementState): StatementFacts => {
 const describe = (d: Decision, fallback: string): string => `${d.message ?? fallback} (rule ${d.ruleId})`
 
 /** The policy's action as what Sluice can do today: hold and mask block until their issues land. */
-const toBlocked = (d: Decision, text: string, reasons: ReadonlyArray<string>): Blocked | undefined => {
+const toOutcome = (d: Decision, statement: StatementInfo, reasons: ReadonlyArray<string>): Allowed | Blocked => {
   switch (d.action) {
     case "allow":
-      return undefined
+      return { statement, ruleId: d.ruleId }
     case "block": {
       const why = reasons.length > 0 ? `statement blocked by policy: ${reasons.join("; ")}` : "statement blocked by policy"
-      return { ruleId: d.ruleId, message: describe(d, why), text }
+      return { action: "block", ruleId: d.ruleId, message: describe(d, why), statement }
     }
     case "hold":
-      return { ruleId: d.ruleId, message: `approval required (rule ${d.ruleId})`, text }
+      return { action: "hold", ruleId: d.ruleId, message: `approval required (rule ${d.ruleId})`, statement }
     case "mask":
-      return { ruleId: d.ruleId, message: `masking is not available yet, so this rule blocks (rule ${d.ruleId})`, text }
+      return { action: "mask", ruleId: d.ruleId, message: `masking is not available yet, so this rule blocks (rule ${d.ruleId})`, statement }
   }
 }
 
-const decideOne = (e: Enforcer, state: EnforcementState, s: StatementInfo, policy: LoadedPolicy): Blocked | undefined => {
+const isBlocked = (o: Allowed | Blocked): o is Blocked => "action" in o
+
+const decideOne = (e: Enforcer, state: EnforcementState, s: StatementInfo, policy: LoadedPolicy): Allowed | Blocked => {
   try {
     const facts = factsOf(s, state)
     const reasons = facts.class === "unknown" ? [...s.reasons, "its effect is unknown"] : []
-    return toBlocked(evaluate(policy.policy, e.principal, e.target, facts), s.text, reasons)
+    return toOutcome(evaluate(policy.policy, e.principal, e.target, facts), s, reasons)
   } catch (err) {
-    return { ruleId: "evaluation-error", message: `policy evaluation failed, so the statement is blocked: ${String(err)}`, text: s.text }
+    return { action: "block", ruleId: "evaluation-error", message: `policy evaluation failed, so the statement is blocked: ${String(err)}`, statement: s }
   }
 }
 
@@ -156,36 +166,42 @@ export const decideSql = (e: Enforcer, state: EnforcementState, sql: string, c: 
       return {
         _tag: "Block",
         allowed: [],
-        blocked: { ruleId: "maxStatementBytes", message: `statement of ${c.bytes} bytes exceeds the policy's limit of ${c.limit} bytes`, text: sql.slice(0, 200) }
+        blocked: {
+          action: "block",
+          ruleId: "maxStatementBytes",
+          message: `statement of ${c.bytes} bytes exceeds the policy's limit of ${c.limit} bytes`,
+          statement: unknownStatement(sql.slice(0, 200), "too long to parse")
+        }
       }
     case "Unparseable": {
-      const blocked = decideOne(e, state, unknownStatement(sql, `the statement could not be parsed (${c.message})`), policy)
-      return blocked === undefined ? { _tag: "Allow", statements: [] } : { _tag: "Block", allowed: [], blocked }
+      const o = decideOne(e, state, unknownStatement(sql, `the statement could not be parsed (${c.message})`), policy)
+      return isBlocked(o) ? { _tag: "Block", allowed: [], blocked: o } : { _tag: "Allow", allowed: [o] }
     }
     case "Classified": {
-      const allowed: Array<StatementInfo> = []
+      const allowed: Array<Allowed> = []
       for (const s of c.statements) {
-        const blocked = decideOne(e, state, s, policy)
-        if (blocked !== undefined) return { _tag: "Block", allowed, blocked }
+        const o = decideOne(e, state, s, policy)
+        if (isBlocked(o)) return { _tag: "Block", allowed, blocked: o }
         remember(state, s)
-        allowed.push(s)
+        allowed.push(o)
       }
-      return { _tag: "Allow", statements: allowed }
+      return { _tag: "Allow", allowed }
     }
   }
 }
 
 /** The fast-path function call protocol names a function by OID only: its effect is unknown. */
 const unsafe = (reason: string, text: string): Blocked => ({
+  action: "block",
   ruleId: "parser-safety",
   message: `the session's ${reason}, under which Sluice cannot read statements reliably, so it blocks them`,
-  text: text.slice(0, 200)
+  statement: unknownStatement(text.slice(0, 200), reason)
 })
 
-export const decideFunctionCall = (e: Enforcer, state: EnforcementState, functionOid: number): Blocked | undefined =>
-  state.parserUnsafe !== undefined ? unsafe(state.parserUnsafe, `<function call ${functionOid}>`) : decideOne(
-    e,
-    state,
-    unknownStatement(`<function call protocol: function oid ${functionOid}>`, "the function call protocol does not say what the function does"),
-    e.policy()
-  )
+export const decideFunctionCall = (e: Enforcer, state: EnforcementState, functionOid: number): Allowed | Blocked => {
+  const text = `<function call protocol: function oid ${functionOid}>`
+  if (state.parserUnsafe !== undefined) return unsafe(state.parserUnsafe, text)
+  return decideOne(e, state, unknownStatement(text, "the function call protocol does not say what the function does"), e.policy())
+}
+
+export { isBlocked }

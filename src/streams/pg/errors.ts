@@ -36,7 +36,11 @@ export class TargetProtocolViolation extends Data.TaggedError("TargetProtocolVio
   readonly detail: string
 }> {}
 
+/** The audit trail cannot record: sessions and statements are refused rather than unaudited. */
+export class AuditUnavailable extends Data.TaggedError("AuditUnavailable")<{ readonly reason: string }> {}
+
 export type SessionError =
+  | AuditUnavailable
   | ClientGone
   | ClientProtocolViolation
   | UnsupportedProtocol
@@ -61,6 +65,8 @@ export const toProblem = (e: SessionError): Problem | undefined => {
   switch (e._tag) {
     case "ClientGone":
       return undefined
+    case "AuditUnavailable":
+      return fatal("57P03", `the audit trail cannot record this session (${e.reason}), so it is refused`)
     case "ClientProtocolViolation":
       return fatal("08P01", `invalid frontend message: ${e.detail}`)
     case "UnsupportedProtocol":

@@ -7,6 +7,8 @@ import { Array as Arr, Effect, Stream } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import type { FrameError } from "../../codecs/pg/errors.ts"
 import { FrontendType } from "../../codecs/pg/frontend.ts"
+import type { Payload } from "../../sinks/events.ts"
+import { resultEvent, statementEvents } from "./audit-events.ts"
 import { ClientGone, ClientProtocolViolation, TargetGone, TargetProtocolViolation } from "./errors.ts"
 import { batchUntilClosed, type FramedReader } from "./framed-reader.ts"
 import type { SessionState } from "./session-state.ts"
@@ -19,10 +21,28 @@ export interface Peer {
 
 const isLast = (d: Decided): boolean => d._tag === "Malformed" || (d._tag === "Forward" && d.frame.type === FrontendType.Terminate)
 
-const logBlock = (d: Decided, state: SessionState) =>
-  d._tag === "Block"
-    ? Effect.logInfo("statement blocked", { session: state.id, rule: d.blocked.ruleId, statement: d.blocked.text.slice(0, 200) })
-    : Effect.void
+const KIND = { [FrontendType.Query]: "Query", [FrontendType.Parse]: "Parse", [FrontendType.FunctionCall]: "FunctionCall" } as const
+
+/** A statement the audit trail cannot record does not run: it is blocked instead. */
+const unlessAuditRefuses = (d: Decided, state: SessionState): Decided => {
+  if (d._tag !== "Forward" || d.allowed.length === 0) return d
+  const refused = state.audit.refusal()
+  if (refused === undefined) return d
+  return {
+    _tag: "Block",
+    kind: KIND[d.frame.type as keyof typeof KIND],
+    allowed: [],
+    blocked: { action: "block", ruleId: "audit-unavailable", message: `the audit trail cannot record statements (${refused}), so they are refused`, statement: d.allowed[0]!.statement }
+  }
+}
+
+/** Records events; the statement already ran or was blocked, so a failure here is an alarm, not a refusal. */
+const record = (state: SessionState, payloads: ReadonlyArray<Payload>) =>
+  payloads.length === 0
+    ? Effect.void
+    : Effect.forEach(payloads, (p) => state.audit.record(p), { discard: true }).pipe(
+        Effect.catch((e) => Effect.logError("audit event lost", { session: state.id, reason: e.message }))
+      )
 
 /** Client → server: classify, decide, route; a block goes to the server as the error it must raise. */
 const clientToServer = (client: Peer, server: Peer, state: SessionState) => {
@@ -35,27 +55,39 @@ const clientToServer = (client: Peer, server: Peer, state: SessionState) => {
     Stream.mapError((e: FrameError | Socket.SocketError) =>
       e._tag === "FrameError" ? new ClientProtocolViolation({ detail: e.message }) : new ClientGone()
     ),
-    Stream.mapArray((frames) => Arr.map(frames, (f) => classify(f, state))),
-    Stream.mapArray((cs) => Arr.map(cs, (c) => decide(c, state))),
+    Stream.mapArray((frames) =>
+      Arr.map(frames, (f) => {
+        state.bytesFromClient += f.bytes.length
+        return classify(f, state)
+      })
+    ),
+    Stream.mapArray((cs) => Arr.map(cs, (c) => unlessAuditRefuses(decide(c, state), state))),
     Stream.takeUntil(isLast),
     Stream.runForEachArray((decisions) =>
       Effect.gen(function* () {
         const bytes: Array<Uint8Array> = []
+        const events: Array<Payload> = []
+        const policyVersion = state.enforcer.policy().version
         for (const d of decisions) {
           if (d._tag === "Malformed") {
             yield* toServer(bytes)
             return yield* new ClientProtocolViolation({ detail: d.detail })
           }
-          yield* logBlock(d, state)
-          for (const b of route(d, state)) bytes.push(b)
+          if (d._tag === "Block") {
+            yield* Effect.logInfo("statement blocked", { session: state.id, rule: d.blocked.ruleId, statement: d.blocked.statement.text.slice(0, 200) })
+          }
+          const r = route(d, state)
+          for (const b of r.bytes) bytes.push(b)
+          for (const a of r.audited) events.push(...statementEvents(a, policyVersion))
         }
+        yield* record(state, events)
         yield* toServer(bytes)
       })
     )
   )
 }
 
-/** Server → client: observe what the session needs, forward bytes as they arrived. */
+/** Server → client: observe what the session needs, forward bytes as they arrived, audit results. */
 const serverToClient = (client: Peer, server: Peer, state: SessionState) =>
   Stream.fromPull(Effect.succeed(batchUntilClosed(server.reader))).pipe(
     Stream.mapError((e: FrameError | Socket.SocketError) =>
@@ -64,10 +96,15 @@ const serverToClient = (client: Peer, server: Peer, state: SessionState) =>
         : new TargetGone({ target: state.target.config.name })
     ),
     Stream.mapArray((frames) => Arr.map(frames, (f) => observeBackend(f, state))),
-    Stream.runForEachArray((out) => {
-      const bytes = out.filter((b): b is Uint8Array => b !== undefined)
-      return Arr.isArrayNonEmpty(bytes) ? client.writer.writeAll(bytes).pipe(Effect.mapError(() => new ClientGone())) : Effect.void
-    })
+    Stream.runForEachArray((out) =>
+      Effect.gen(function* () {
+        const bytes = out.filter((b): b is Uint8Array => b !== undefined)
+        for (const b of bytes) state.bytesToClient += b.length
+        const results = state.responses.takeResults()
+        if (results.length > 0) yield* record(state, results.map(resultEvent))
+        if (Arr.isReadonlyArrayNonEmpty(bytes)) yield* client.writer.writeAll(bytes).pipe(Effect.mapError(() => new ClientGone()))
+      })
+    )
   )
 
 /**

@@ -1,16 +1,26 @@
 /** What a relay knows about its session; stages read and update it as frames pass. */
 import type { TransactionStatus } from "../../codecs/pg/backend.ts"
+import type { SessionAudit } from "../../sinks/audit-log.ts"
 import type { ResolvedTarget } from "../../targets/target.ts"
 import type { EnforcementState, Enforcer } from "./enforce.ts"
 import type { ResponseTracker } from "./responses.ts"
+
+export interface StatementIds {
+  next: number
+  readonly named: Map<string, number>
+  readonly portals: Map<string, number>
+}
 
 export interface SessionState {
   readonly id: string
   readonly target: ResolvedTarget
   readonly enforcer: Enforcer
   readonly enforcement: EnforcementState
-  /** Which response answers which message, for the frames Sluice injects. */
+  readonly audit: SessionAudit
+  /** Which response answers which message: for the frames Sluice injects, and for results. */
   readonly responses: ResponseTracker
+  /** Statement ids for the audit: the next one, and which prepared statement and portal run which. */
+  readonly statements: StatementIds
   /** The server's process id for this session, which the client must never see. */
   readonly serverProcessId: number
   /** The process id Sluice gave the client in its own BackendKeyData. */
@@ -23,4 +33,6 @@ export interface SessionState {
   terminating: boolean
   /** Set when the server sent a FATAL: it closes next, and the client already knows why. */
   serverEnded: boolean
+  bytesFromClient: number
+  bytesToClient: number
 }

@@ -4,17 +4,19 @@
  * can still hear it, as one FATAL ErrorResponse. Nothing escapes to the listener.
  */
 import { randomUUID } from "node:crypto"
-import { Duration, Effect, Option } from "effect"
+import { NetSocket } from "@effect/platform-node/NodeSocket"
+import { Cause, Duration, Effect, Exit, Option } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import { encodeBackend, errorResponse } from "../../codecs/pg/backend.ts"
 import { Framer } from "../../codecs/pg/framing.ts"
+import { AuditLog } from "../../sinks/audit-log.ts"
 import { PolicyStore } from "../../rules/policy/store.ts"
 import { StatementClassifier } from "../../rules/statement-classifier.ts"
 import type { ResolvedTarget } from "../../targets/target.ts"
 import { loginToTarget } from "./backend-login.ts"
 import { CancelRegistry } from "./cancel-registry.ts"
 import { authenticateClient } from "./client-auth.ts"
-import { ClientGone, LoginTimeout, type SessionError, toProblem, UnknownTarget } from "./errors.ts"
+import { AuditUnavailable, ClientGone, LoginTimeout, type SessionError, toProblem, UnknownTarget } from "./errors.ts"
 import { FramedReader } from "./framed-reader.ts"
 import { type Enforcer, initialSearchPath, parserSafety } from "./enforce.ts"
 import { relay } from "./relay.ts"
@@ -51,6 +53,7 @@ export const handleConnection = (settings: GatewaySettings) => (socket: Socket.S
 
 const runSession = (settings: GatewaySettings, client: FramedReader, clientWriter: Socket.Writer) =>
   Effect.gen(function* () {
+    const started = performance.now()
     const login = Effect.gen(function* () {
       const outcome = yield* negotiateStartup(client, clientWriter, settings.tls)
       if (outcome._tag === "Cancel") {
@@ -67,9 +70,27 @@ const runSession = (settings: GatewaySettings, client: FramedReader, clientWrite
     }).pipe(
       Effect.timeoutOrElse({ duration: Duration.millis(settings.loginTimeoutMs), orElse: () => Effect.fail(new LoginTimeout()) })
     )
-    const started = yield* login
-    if (Option.isNone(started)) return
-    const { hello, principal, target, server } = started.value
+    const loggedIn = yield* login
+    if (Option.isNone(loggedIn)) return
+    const { hello, principal, target, server } = loggedIn.value
+    const id = randomUUID()
+    const audit = (yield* AuditLog).session(id)
+    const peer = yield* NetSocket
+    yield* audit
+      .record({
+        _tag: "SessionStart",
+        actor: { subject: principal.subject, kind: principal.kind, issuer: principal.issuer, groups: principal.groups },
+        clientAddress: peer.remoteAddress ?? "",
+        clientPort: peer.remotePort ?? 0,
+        clientUser: hello.user,
+        applicationName: hello.parameters.get("application_name") ?? null,
+        tls: hello.tls,
+        protocol: "postgresql",
+        targetName: target.config.name,
+        targetDatabase: target.config.database,
+        backendUser: target.config.user
+      })
+      .pipe(Effect.mapError((e) => new AuditUnavailable({ reason: e.reason })))
     const registry = yield* CancelRegistry
     const policies = yield* PolicyStore
     const classifier = yield* StatementClassifier
@@ -85,23 +106,45 @@ const runSession = (settings: GatewaySettings, client: FramedReader, clientWrite
       classify: classifier.classify
     }
     const state: SessionState = {
-      id: randomUUID(),
+      id,
       target,
       enforcer,
+      audit,
       enforcement: {
         searchPath: initialSearchPath(hello.parameters.get("search_path"), target.config.user),
         sqlPrepared: new Map(),
         parserUnsafe: server.parameters.map(([name, value]) => parserSafety(name, value)).find((r) => r !== undefined)
       },
       responses: new ResponseTracker(),
+      statements: { next: 0, named: new Map(), portals: new Map() },
       discardingUntilSync: false,
       serverProcessId: server.processId,
       clientProcessId: key.processId,
       transactionStatus: "I",
       terminating: false,
-      serverEnded: false
+      serverEnded: false,
+      bytesFromClient: 0,
+      bytesToClient: 0
     }
     yield* Effect.logInfo("session started", { session: state.id, subject: principal.subject, target: target.config.name })
-    yield* relay({ reader: client, writer: clientWriter }, server, state)
+    yield* relay({ reader: client, writer: clientWriter }, server, state).pipe(
+      Effect.onExit((exit) =>
+        audit
+          .record({
+            _tag: "SessionEnd",
+            reason: Exit.isSuccess(exit) ? (state.serverEnded ? "server ended the session" : "client closed") : endReason(exit.cause),
+            durationMicros: Math.round((performance.now() - started) * 1000),
+            bytesFromClient: state.bytesFromClient,
+            bytesToClient: state.bytesToClient,
+            statements: state.statements.next
+          })
+          .pipe(Effect.catch((e) => Effect.logError("audit event lost", { session: id, reason: e.message })))
+      )
+    )
     yield* Effect.logInfo("session ended", { session: state.id, reason: "client closed" })
   })
+
+const endReason = (cause: Cause.Cause<SessionError>): string => {
+  const error = Cause.findErrorOption(cause)
+  return Option.isSome(error) ? error.value._tag : Cause.hasInterruptsOnly(cause) ? "interrupted" : "failed"
+}

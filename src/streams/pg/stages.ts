@@ -9,7 +9,7 @@ import type { Frame } from "../../codecs/pg/framing.ts"
 import { decodeFrontend, FrontendType } from "../../codecs/pg/frontend.ts"
 import type { StatementInfo } from "../../rules/classify/index.ts"
 import { blockedParse, blockedQuery } from "./block.ts"
-import { type Blocked, type Classified as ClassifiedSql, classifySql, decideFunctionCall, decideSql, parserSafety } from "./enforce.ts"
+import { type Allowed, type Blocked, type Classified as ClassifiedSql, classifySql, decideFunctionCall, decideSql, isBlocked, parserSafety } from "./enforce.ts"
 import type { Sent } from "./responses.ts"
 import type { SessionState } from "./session-state.ts"
 
@@ -22,14 +22,27 @@ export type Classified =
   | { readonly _tag: "Malformed"; readonly detail: string }
 
 export type Decided =
-  | { readonly _tag: "Forward"; readonly frame: Frame; readonly statements: ReadonlyArray<StatementInfo> }
-  | { readonly _tag: "Block"; readonly kind: "Query" | "Parse" | "FunctionCall"; readonly allowed: ReadonlyArray<StatementInfo>; readonly blocked: Blocked }
+  | { readonly _tag: "Forward"; readonly frame: Frame; readonly allowed: ReadonlyArray<Allowed> }
+  | { readonly _tag: "Block"; readonly kind: "Query" | "Parse" | "FunctionCall"; readonly allowed: ReadonlyArray<Allowed>; readonly blocked: Blocked }
   /** Skipped, as the server skips messages after an error until Sync. */
   | { readonly _tag: "Discard" }
   | { readonly _tag: "Malformed"; readonly detail: string }
 
-/** What one frame turns into: bytes for the server, and nothing for the client (the server answers). */
-export type Routed = ReadonlyArray<Uint8Array>
+/** A statement as the audit trail records it. */
+export interface Audited {
+  readonly id: number
+  readonly statement: StatementInfo
+  readonly via: "simple" | "extended" | "function-call"
+  readonly verdict: "allow" | "block" | "hold" | "mask"
+  readonly ruleId: string
+  readonly reason: string | null
+}
+
+/** What one decision turns into: bytes for the server (the server answers the client), and what to audit. */
+export interface Routed {
+  readonly bytes: ReadonlyArray<Uint8Array>
+  readonly audited: ReadonlyArray<Audited>
+}
 
 const SENT: { readonly [type: number]: Sent } = {
   [FrontendType.Query]: "Query",
@@ -65,50 +78,91 @@ export const decide = (c: Classified, state: SessionState): Decided => {
   if (state.discardingUntilSync) {
     if (c.frame.type === FrontendType.Sync) state.discardingUntilSync = false
     else if (c.frame.type !== FrontendType.Flush) return { _tag: "Discard" }
-    return { _tag: "Forward", frame: c.frame, statements: [] }
+    return { _tag: "Forward", frame: c.frame, allowed: [] }
   }
   switch (c._tag) {
     case "Passthrough":
-      return { _tag: "Forward", frame: c.frame, statements: [] }
+      return { _tag: "Forward", frame: c.frame, allowed: [] }
     case "Statement": {
       const v = decideSql(state.enforcer, state.enforcement, c.sql, c.classified)
       return v._tag === "Allow"
-        ? { _tag: "Forward", frame: c.frame, statements: v.statements }
+        ? { _tag: "Forward", frame: c.frame, allowed: v.allowed }
         : { _tag: "Block", kind: c.kind, allowed: v.allowed, blocked: v.blocked }
     }
     case "FunctionCall": {
-      const blocked = decideFunctionCall(state.enforcer, state.enforcement, c.functionOid)
-      return blocked === undefined ? { _tag: "Forward", frame: c.frame, statements: [] } : { _tag: "Block", kind: "FunctionCall", allowed: [], blocked }
+      const o = decideFunctionCall(state.enforcer, state.enforcement, c.functionOid)
+      return isBlocked(o) ? { _tag: "Block", kind: "FunctionCall", allowed: [], blocked: o } : { _tag: "Forward", frame: c.frame, allowed: [o] }
     }
   }
 }
 
+const nameAt = (bytes: Uint8Array, at: number): string => Buffer.from(bytes.subarray(at, bytes.indexOf(0, at))).toString("utf8")
+
+/** Bind: which prepared statement the portal runs. Only the two names are read. */
+const bindNames = (bytes: Uint8Array): { portal: string; statement: string } => {
+  const portalEnd = bytes.indexOf(0, 5)
+  return { portal: nameAt(bytes, 5), statement: nameAt(bytes, portalEnd + 1) }
+}
+
+const VIA = { Query: "simple", Parse: "extended", FunctionCall: "function-call" } as const
+
 /**
- * Turns a decision into bytes for the server, recording what each answers. A block is
- * carried out through the server (see block.ts), so the client sees exactly what the
- * server would have done.
+ * Turns a decision into bytes for the server, recording what each answers and which
+ * statement each result will belong to. A block is carried out through the server
+ * (see block.ts), so the client sees exactly what the server would have done.
  */
 export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: SessionState): Routed => {
+  const ids = state.statements
+  const audit = (a: Allowed, via: Audited["via"]): Audited => ({ id: ids.next++, statement: a.statement, via, verdict: "allow", ruleId: a.ruleId, reason: null })
   switch (d._tag) {
     case "Discard":
-      return []
+      return { bytes: [], audited: [] }
     case "Forward": {
-      const sent = SENT[d.frame.type]
-      if (sent !== undefined) state.responses.sent(sent)
-      else if (d.frame.type === FrontendType.Terminate) state.terminating = true
-      return [d.frame.bytes]
+      const f = d.frame
+      const sent = SENT[f.type]
+      const via = f.type === FrontendType.Query ? "simple" : f.type === FrontendType.Parse ? "extended" : "function-call"
+      const audited = d.allowed.map((a) => audit(a, via))
+      const statementIds = audited.map((a) => a.id)
+      switch (f.type) {
+        case FrontendType.Parse:
+          if (statementIds[0] !== undefined) ids.named.set(nameAt(f.bytes, 5), statementIds[0])
+          break
+        case FrontendType.Bind: {
+          const { portal, statement } = bindNames(f.bytes)
+          const id = ids.named.get(statement)
+          if (id === undefined) ids.portals.delete(portal)
+          else ids.portals.set(portal, id)
+          break
+        }
+        case FrontendType.Execute: {
+          const id = ids.portals.get(nameAt(f.bytes, 5))
+          if (id !== undefined) statementIds.push(id)
+          break
+        }
+        case FrontendType.Close:
+          ;(f.bytes[5] === 0x53 ? ids.named : ids.portals).delete(nameAt(f.bytes, 6))
+          break
+        case FrontendType.Terminate:
+          state.terminating = true
+          break
+      }
+      if (sent !== undefined) state.responses.sent(sent, "client", statementIds)
+      return { bytes: [f.bytes], audited }
     }
     case "Block": {
-      const raise = { raise: d.blocked.message }
+      const audited = d.allowed.map((a) => audit(a, VIA[d.kind]))
+      const b = d.blocked
+      const blocked: Audited = { id: ids.next++, statement: b.statement, via: VIA[d.kind], verdict: b.action, ruleId: b.ruleId, reason: b.message }
+      const raise = { raise: b.message }
       if (d.kind === "Parse") {
         state.responses.sent("Parse", "drop")
         state.responses.sent("Bind", "drop")
-        state.responses.sent("Execute", raise)
+        state.responses.sent("Execute", raise, [blocked.id])
         state.discardingUntilSync = true
-        return blockedParse({ message: d.blocked.message })
+        return { bytes: blockedParse({ message: b.message }), audited: [blocked] }
       }
-      state.responses.sent("Query", raise)
-      return [blockedQuery(d.allowed.map((s) => s.text), { message: d.blocked.message })]
+      state.responses.sent("Query", raise, [...audited.map((a) => a.id), blocked.id])
+      return { bytes: [blockedQuery(d.allowed.map((a) => a.statement.text), { message: b.message })], audited: [...audited, blocked] }
     }
   }
 }
