@@ -69,18 +69,20 @@ const settings = {
   pgbenchScale: quick ? 1 : 10,
   pgbenchModes: ["simple", "prepared"] as Array<"simple" | "prepared">,
   pgbenchClients: quick ? [1, 16] : [1, 16, 64],
-  pgbenchSeconds: quick ? 1 : 10,
-  pgbenchWarmupSeconds: quick ? 0 : 3,
-  pgbenchReps: quick ? 1 : 3,
+  // many short repetitions rather than a few long ones: a burst of load from another
+  // process on a shared machine then spoils one repetition, and the median drops it
+  pgbenchSeconds: quick ? 1 : 6,
+  pgbenchWarmupSeconds: quick ? 0 : 2,
+  pgbenchReps: quick ? 1 : 5,
   latencyWarmup: quick ? 200 : 2_000,
   latencyRoundTrips: quick ? 2_000 : 20_000,
   latencyReps: quick ? 1 : 5,
   streamRows: quick ? 200_000 : 1_000_000,
-  streamReps: quick ? 1 : 3,
+  streamReps: quick ? 1 : 5,
   cursorBatch: 10_000,
   connectClients: 4,
   connectSeconds: quick ? 1 : 5,
-  connectReps: quick ? 1 : 3,
+  connectReps: quick ? 1 : 5,
   idleConnections: quick ? 100 : 1_000,
   idleSettleMs: quick ? 500 : 3_000,
   slowRows: 1_000_000,
@@ -104,6 +106,9 @@ const log = (s: string): void => {
   const secs = ((performance.now() - t0) / 1000).toFixed(0).padStart(4)
   console.log(`[${secs}s] ${s}`)
 }
+
+/** A workload's first line, with the load average: other processes on the machine show up there. */
+const header = (s: string): void => log(`${s} (load average ${loadAverage().join(" ")})`)
 
 const failures: Failure[] = []
 const notes: string[] = []
@@ -186,7 +191,7 @@ let classifier: string | null = null
 let streamBytes = 0
 
 async function runLatency(): Promise<void> {
-  log(`added latency: ${settings.latencyReps} × ${settings.latencyRoundTrips} round trips of SELECT 1 per target, alternating`)
+  header(`added latency: ${settings.latencyReps} × ${settings.latencyRoundTrips} round trips of SELECT 1 per target, alternating`)
   const perRep = new Map<TargetName, Array<{ p50: number; p90: number; p99: number; p999: number; max: number }>>()
   const merged = new Map<TargetName, Histogram>()
   for (let rep = 0; rep < settings.latencyReps; rep++) {
@@ -231,7 +236,7 @@ async function runPgbench(): Promise<void> {
   for (const mode of settings.pgbenchModes) {
     for (const clients of settings.pgbenchClients) {
       const runs = new Map<TargetName, Array<{ tps: number; latencyMs: number; cpuUsPerTx: number | null }>>()
-      log(`pgbench -S -M ${mode} -c ${clients}: ${settings.pgbenchReps} × ${settings.pgbenchSeconds} s per target, alternating`)
+      header(`pgbench -S -M ${mode} -c ${clients}: ${settings.pgbenchReps} × ${settings.pgbenchSeconds} s per target, alternating`)
       if (settings.pgbenchWarmupSeconds > 0) {
         for (const t of live(targets)) {
           await attempt(t, `pgbench ${mode}/${clients} warm-up`, () => pgbench(t, ctx, { mode, clients, seconds: settings.pgbenchWarmupSeconds }))
@@ -265,7 +270,7 @@ async function runPgbench(): Promise<void> {
 
 async function runStreaming(): Promise<void> {
   for (const kind of ["copy", "cursor"] as const) {
-    log(`large results, ${kind === "copy" ? "COPY TO STDOUT via psql" : "node-postgres cursor"}: ${settings.streamReps} × per target, alternating`)
+    header(`large results, ${kind === "copy" ? "COPY TO STDOUT via psql" : "node-postgres cursor"}: ${settings.streamReps} × per target, alternating`)
     const runs = new Map<TargetName, number[]>()
     const once = (t: Target): Promise<{ mbps: number }> =>
       kind === "copy" ? copyOut(t, ctx, streamBytes) : withTimeout(cursorRead(t, streamBytes, settings.cursorBatch), 600_000, "cursor")
@@ -287,7 +292,7 @@ async function runStreaming(): Promise<void> {
 }
 
 async function runConnect(): Promise<void> {
-  log(`connection set-up: pgbench -S -C -c ${settings.connectClients}, ${settings.connectReps} × ${settings.connectSeconds} s per target, alternating`)
+  header(`connection set-up: pgbench -S -C -c ${settings.connectClients}, ${settings.connectReps} × ${settings.connectSeconds} s per target, alternating`)
   const runs = new Map<TargetName, Array<{ perSecond: number; cpuUs: number | null }>>()
   for (let rep = 0; rep < settings.connectReps; rep++) {
     for (const t of rotate(live(targets), rep)) {
@@ -316,7 +321,7 @@ async function runSlowReader(): Promise<void> {
   const which: TargetName[] = quick ? ["sluice", "sluice-full"] : ["relay", "sluice", "sluice-full"]
   const MiB = 2 ** 20
   for (const t of live(targets).filter((x) => which.includes(x.name))) {
-    log(`slow reader through ${TARGET_LABELS[t.name]}: ${settings.slowSeconds} s at ${settings.slowBytesPerSecond / 1e6} MB/s of a ${fmt((settings.slowRows * 1011) / 1e9, 2)} GB result`)
+    header(`slow reader through ${TARGET_LABELS[t.name]}: ${settings.slowSeconds} s at ${settings.slowBytesPerSecond / 1e6} MB/s of a ${fmt((settings.slowRows * 1011) / 1e9, 2)} GB result`)
     const r = await attempt(t, "slow reader", () =>
       withTimeout(slowReader(t, { rows: settings.slowRows, bytesPerSecond: settings.slowBytesPerSecond, seconds: settings.slowSeconds }), (settings.slowSeconds + 120) * 1000, "slow reader")
     )
@@ -343,7 +348,7 @@ async function runIdle(): Promise<void> {
     (name) => wanted.has(name) && targetInfo.get(name)?.ran === true && !broken.has(name)
   )
   if (which.length === 0) return
-  log(`idle connections: a dedicated PostgreSQL with max_connections ${n + 100}, fresh proxies, ${n} logged-in idle clients each`)
+  header(`idle connections: a dedicated PostgreSQL with max_connections ${n + 100}, fresh proxies, ${n} logged-in idle clients each`)
   const dedicated = await startDedicatedPostgres(n + 100)
   try {
     const up: Upstream = {

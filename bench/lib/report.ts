@@ -5,6 +5,14 @@ import { TARGET_LABELS, TARGET_ORDER, type TargetName } from "./targets.ts"
 
 const label = (t: TargetName): string => TARGET_LABELS[t]
 
+/** (max − min) / median of repeated measurements, as a percentage. */
+const spread = (xs: ReadonlyArray<number>): string => {
+  if (xs.length < 2) return "n/a"
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2
+  return `${Math.round((100 * (sorted[sorted.length - 1]! - sorted[0]!)) / mid)}%`
+}
+
 /** A Markdown table; the first `textColumns` columns are left-aligned, the numbers right-aligned. */
 const table = (head: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>, textColumns = 1): string =>
   [`| ${head.join(" | ")} |`, `|${head.map((_h, i) => (i < textColumns ? "---" : "---:")).join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n")
@@ -51,7 +59,9 @@ export const toMarkdown = (r: Results): string => {
   if (r.pgbench.length > 0) {
     out.push("## pgbench -S (select only)")
     out.push("")
-    out.push("Medians of the repetitions. CPU is the proxy process's own user+system time divided by the transactions it carried (n/a for direct: no proxy). Ratios are against the same run's baselines.")
+    out.push(
+      "Medians of the repetitions. TPS spread is (max − min) / median over the repetitions: a large one means the machine was busy with something else during some of them. CPU is the proxy process's own user+system time divided by the transactions it carried (n/a for direct: no proxy); it is steadier than TPS on a shared machine. Ratios are against the same run's baselines."
+    )
     out.push("")
     const rows: string[][] = []
     const configs = [...new Set(r.pgbench.map((p) => `${p.mode}/${p.clients}`))]
@@ -63,6 +73,7 @@ export const toMarkdown = (r: Results): string => {
           `${p.mode}, ${p.clients}`,
           label(p.target),
           fmt(p.tps, 0),
+          spread(p.runs.map((x) => x.tps)),
           fmt(p.latencyMs, 3),
           fmt(p.cpuUsPerTx, 1),
           fmtRatio(ratio(p.tps, base("relay")?.tps)),
@@ -72,7 +83,7 @@ export const toMarkdown = (r: Results): string => {
         ])
       }
     }
-    out.push(table(["Mode, clients", "Target", "TPS", "Avg latency ms", "CPU µs/tx", "TPS vs relay", "CPU vs relay", "TPS vs direct", "TPS vs PgBouncer"], rows, 2))
+    out.push(table(["Mode, clients", "Target", "TPS", "TPS spread", "Avg latency ms", "CPU µs/tx", "TPS vs relay", "CPU vs relay", "TPS vs direct", "TPS vs PgBouncer"], rows, 2))
     out.push("")
   }
 
