@@ -1,0 +1,410 @@
+/**
+ * The Avro wire forms of audit events (schemas/audit-event.v<N>.avsc, SCHEMAS.md):
+ *
+ * - plain Avro binary of the newest schema: {@link encodeEvent} / {@link decodeEvent};
+ * - single-object encoding, used on Kafka without a schema registry:
+ *   `C3 01`, the 8-byte little-endian CRC-64-AVRO fingerprint of the writer schema's
+ *   Parsing Canonical Form, then the body: {@link encodeSingleObject} / {@link decodeSingleObject};
+ * - the Confluent wire format, used with a schema registry: `00`, the 4-byte big-endian
+ *   schema id the registry gave, then the body: {@link encodeConfluent} / {@link decodeConfluent}.
+ *
+ * Every version of the schema is loaded; decoding data written with an older version
+ * resolves it into the newest (Avro schema resolution), so readers always get the current
+ * `AuditEvent`. Decoders never throw: untrusted bytes get an {@link AvroDecodeError}.
+ * Encoders throw {@link AvroEncodeError} only for an event that breaks its own type (a
+ * fractional or unsafe integer, an eventId that is not a UUID): a bug in the producer.
+ */
+import { readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import avsc from "avsc"
+import { Data, Result } from "effect"
+import { checkWellFormed, fingerprintOfCanonical, parsingCanonicalForm } from "./avro-spec.ts"
+import type { Actor, AuditEvent, Payload, Statement, Verdict } from "./events.ts"
+
+export class AvroDecodeError extends Data.TaggedError("AvroDecodeError")<{ readonly reason: string }> {
+  override get message(): string {
+    return `cannot decode audit event: ${this.reason}`
+  }
+}
+
+export class AvroEncodeError extends Data.TaggedError("AvroEncodeError")<{ readonly reason: string }> {
+  override get message(): string {
+    return `cannot encode audit event: ${this.reason}`
+  }
+}
+
+/** One checked-in version of the audit event schema. */
+export interface SchemaVersion {
+  readonly version: number
+  readonly file: string
+  /** The schema as compact JSON, docs included: what is registered and written into container files. */
+  readonly json: string
+  readonly type: avsc.Type
+  /** Parsing Canonical Form. */
+  readonly canonical: string
+  /** CRC-64-AVRO of the canonical form, little-endian, as single-object encoding writes it. */
+  readonly fingerprint: Buffer
+  readonly fingerprintHex: string
+}
+
+export const SCHEMA_DIRECTORY = fileURLToPath(new URL("./schemas/", import.meta.url))
+const FILE_PATTERN = /^audit-event\.v([1-9][0-9]*)\.avsc$/
+
+/** Builds a {@link SchemaVersion} from a schema (parsed JSON); throws if avsc refuses it. */
+export const schemaVersion = (schema: unknown, version: number, file = `audit-event.v${version}.avsc`): SchemaVersion => {
+  const type = avsc.Type.forSchema(schema as avsc.schema.AvroSchema)
+  const canonical = parsingCanonicalForm(schema)
+  const fingerprint = fingerprintOfCanonical(canonical)
+  return { version, file, json: JSON.stringify(schema), type, canonical, fingerprint, fingerprintHex: fingerprint.toString("hex") }
+}
+
+/** Every `audit-event.v<N>.avsc` in the directory, oldest first. Throws on an unreadable or invalid schema. */
+export const loadSchemaVersions = (directory: string = SCHEMA_DIRECTORY): ReadonlyArray<SchemaVersion> =>
+  readdirSync(directory)
+    .flatMap((file) => {
+      const m = FILE_PATTERN.exec(file)
+      return m === null ? [] : [{ file, version: Number(m[1]) }]
+    })
+    .sort((a, b) => a.version - b.version)
+    .map(({ file, version }) => {
+      const text = readFileSync(join(directory, file), "utf8")
+      try {
+        return schemaVersion(JSON.parse(text), version, file)
+      } catch (e) {
+        throw new Error(`${join(directory, file)}: ${e instanceof Error ? e.message : String(e)}`)
+      }
+    })
+
+export const SCHEMA_VERSIONS: ReadonlyArray<SchemaVersion> = loadSchemaVersions()
+if (SCHEMA_VERSIONS.length === 0) throw new Error(`no audit-event.v<N>.avsc in ${SCHEMA_DIRECTORY}`)
+/** The newest schema: what every encoder writes and every decoder resolves into. */
+export const CURRENT_SCHEMA: SchemaVersion = SCHEMA_VERSIONS[SCHEMA_VERSIONS.length - 1]!
+
+const byFingerprint = new Map(SCHEMA_VERSIONS.map((v) => [v.fingerprintHex, v]))
+
+/** The known schema version with this fingerprint (8 bytes, little-endian, as in single-object headers). */
+export const schemaByFingerprint = (fingerprint: Uint8Array): SchemaVersion | undefined =>
+  byFingerprint.get(Buffer.from(fingerprint.buffer, fingerprint.byteOffset, fingerprint.byteLength).toString("hex"))
+
+// ---------------------------------------------------------------------------------------------
+// AuditEvent <-> Avro value
+
+const NS = "sluice.audit."
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
+/** The enum symbol that only a reader default can produce (see the schema's enum docs). */
+const READER_DEFAULT = "other"
+
+/**
+ * avsc writes and reads a long through a double: below -2^52 (and above 2^53 - 2, which it
+ * refuses itself) the zig-zag value is not exact, and a negative long comes out as a
+ * different number. Sluice's longs are times, counts and ids, never that negative: refuse
+ * rather than write a wrong value.
+ */
+export const MIN_LONG = -(2 ** 52)
+
+const LONGS: Readonly<Record<Payload["_tag"], ReadonlyArray<string>>> = {
+  SessionStart: [],
+  SessionEnd: ["durationMicros", "bytesFromClient", "bytesToClient", "statements"],
+  Statement: ["statementId"],
+  Decision: ["statementId"],
+  Result: ["statementId", "rows", "bytes", "durationMicros"],
+}
+
+const checkLong = (value: unknown, name: string): void => {
+  if (typeof value === "number" && value < MIN_LONG) throw new AvroEncodeError({ reason: `${name} ${value} is below -2^52, which avsc cannot encode exactly` })
+}
+
+const toAvro = (e: AuditEvent): unknown => {
+  if (!UUID.test(e.eventId)) throw new AvroEncodeError({ reason: `eventId ${JSON.stringify(e.eventId)} is not a UUID` })
+  const p = e.payload
+  checkLong(e.sequence, "sequence")
+  checkLong(e.time, "time")
+  for (const name of LONGS[p._tag] ?? []) checkLong((p as unknown as Record<string, unknown>)[name], name)
+  let record: unknown = p
+  switch (p._tag) {
+    case "SessionStart":
+      if ((p.actor.kind as string) === READER_DEFAULT || (p.protocol as string) === READER_DEFAULT) {
+        throw new AvroEncodeError({ reason: "'other' is a reader default, never a value" })
+      }
+      break
+    case "Statement":
+      if (p.via === "function-call") record = { ...p, via: "function_call" }
+      else if ((p.via as string) === READER_DEFAULT || (p.via as string) === "function_call") {
+        throw new AvroEncodeError({ reason: `via ${JSON.stringify(p.via)} is not a value of the event model` })
+      }
+      break
+    case "Decision":
+      if ((p.verdict as string) === READER_DEFAULT) throw new AvroEncodeError({ reason: "'other' is a reader default, never a verdict" })
+      break
+    case "SessionEnd":
+    case "Result":
+      break
+    default:
+      throw new AvroEncodeError({ reason: `unknown payload kind ${JSON.stringify((p as { _tag: unknown })._tag)}` })
+  }
+  return {
+    eventId: e.eventId,
+    sessionId: e.sessionId,
+    sequence: e.sequence,
+    time: e.time,
+    gateway: e.gateway,
+    payload: { [NS + p._tag]: record },
+  }
+}
+
+class Refused extends Error {}
+
+const symbol = <A extends string>(value: string, what: string): A => {
+  if (value === READER_DEFAULT) throw new Refused(`${what} is '${READER_DEFAULT}', a reader default that no Sluice version writes`)
+  return value as A
+}
+
+// avsc's decoded values are untyped; the writer type and the well-formedness check vouch for their shape.
+type Decoded = Record<string, any>
+
+const fromAvro = (v: Decoded): AuditEvent => {
+  if (!UUID.test(v["eventId"])) throw new Refused(`eventId ${JSON.stringify(v["eventId"])} is not a UUID`)
+  const wrapped: Decoded = v["payload"]
+  const branch = Object.keys(wrapped)[0]!
+  const r: Decoded = wrapped[branch]
+  let payload: Payload
+  switch (branch) {
+    case `${NS}SessionStart`: {
+      const a: Decoded = r["actor"]
+      const actor: Actor = {
+        subject: a["subject"],
+        kind: symbol<Actor["kind"]>(a["kind"], "actor.kind"),
+        issuer: a["issuer"],
+        groups: a["groups"],
+      }
+      payload = {
+        _tag: "SessionStart",
+        actor,
+        clientAddress: r["clientAddress"],
+        clientPort: r["clientPort"],
+        clientUser: r["clientUser"],
+        applicationName: r["applicationName"],
+        tls: r["tls"],
+        protocol: symbol(r["protocol"], "protocol"),
+        targetName: r["targetName"],
+        targetDatabase: r["targetDatabase"],
+        backendUser: r["backendUser"],
+      }
+      break
+    }
+    case `${NS}SessionEnd`:
+      payload = {
+        _tag: "SessionEnd",
+        reason: r["reason"],
+        durationMicros: r["durationMicros"],
+        bytesFromClient: r["bytesFromClient"],
+        bytesToClient: r["bytesToClient"],
+        statements: r["statements"],
+      }
+      break
+    case `${NS}Statement`: {
+      const via: string = symbol(r["via"], "via")
+      payload = {
+        _tag: "Statement",
+        statementId: r["statementId"],
+        text: r["text"],
+        fingerprint: r["fingerprint"],
+        statementClass: r["statementClass"],
+        relationsRead: r["relationsRead"],
+        relationsWritten: r["relationsWritten"],
+        functions: r["functions"],
+        via: (via === "function_call" ? "function-call" : via) as Statement["via"],
+      }
+      break
+    }
+    case `${NS}Decision`:
+      payload = {
+        _tag: "Decision",
+        statementId: r["statementId"],
+        verdict: symbol<Verdict>(r["verdict"], "verdict"),
+        ruleId: r["ruleId"],
+        reason: r["reason"],
+        policyVersion: r["policyVersion"],
+      }
+      break
+    case `${NS}Result`:
+      payload = {
+        _tag: "Result",
+        statementId: r["statementId"],
+        rows: r["rows"],
+        bytes: r["bytes"],
+        durationMicros: r["durationMicros"],
+        sqlstate: r["sqlstate"],
+        commandTag: r["commandTag"],
+      }
+      break
+    default:
+      // a branch the newest schema has but this code does not know: the code is older than the schema
+      throw new Refused(`payload kind ${branch} is not known to this version of Sluice`)
+  }
+  return { eventId: v["eventId"], sessionId: v["sessionId"], sequence: v["sequence"], time: v["time"], gateway: v["gateway"], payload }
+}
+
+// ---------------------------------------------------------------------------------------------
+// plain binary
+
+/** The Avro binary body of an event, in the newest schema. Throws {@link AvroEncodeError} for an invalid event. */
+export const encodeEvent = (e: AuditEvent): Buffer => {
+  let value: unknown
+  try {
+    value = toAvro(e)
+    return CURRENT_SCHEMA.type.toBuffer(value)
+  } catch (cause) {
+    if (cause instanceof AvroEncodeError) throw cause
+    throw new AvroEncodeError({ reason: value === undefined ? describe(cause) : describeInvalid(value, cause) })
+  }
+}
+
+const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
+
+/** {@link encodeEvent} without the throw. */
+export const tryEncodeEvent = (e: AuditEvent): Result.Result<Buffer, AvroEncodeError> => {
+  try {
+    return Result.succeed(encodeEvent(e))
+  } catch (cause) {
+    return Result.fail(cause instanceof AvroEncodeError ? cause : new AvroEncodeError({ reason: String(cause) }))
+  }
+}
+
+const describeInvalid = (value: unknown, cause: unknown): string => {
+  const paths: Array<string> = []
+  try {
+    CURRENT_SCHEMA.type.isValid(value, {
+      errorHook: (path, v, type) => {
+        paths.push(`${path.join(".")}: ${JSON.stringify(v)} is not a valid ${type.typeName}`)
+      },
+    })
+  } catch {
+    // the value is too broken for avsc to walk: the encoder's own message will do
+  }
+  return paths.length > 0 ? paths.join("; ") : describe(cause)
+}
+
+/** A decoder of bodies written with one writer schema, into the newest schema. */
+export interface BodyReader {
+  readonly writer: avsc.Type
+  /** Decodes one event at `offset`; the value and the offset just past it. */
+  readonly read: (buf: Buffer, offset: number) => Result.Result<{ readonly event: AuditEvent; readonly offset: number }, AvroDecodeError>
+}
+
+const readers = new WeakMap<avsc.Type, BodyReader>()
+
+/**
+ * The reader for data written with `writer` (a known version, or any schema such as a
+ * container file's header carries). Fails if the writer schema cannot be resolved into
+ * the newest one.
+ */
+export const bodyReader = (writer: avsc.Type): Result.Result<BodyReader, AvroDecodeError> => {
+  const known = readers.get(writer)
+  if (known !== undefined) return Result.succeed(known)
+  let resolver: avsc.Resolver | undefined
+  if (writer !== CURRENT_SCHEMA.type) {
+    try {
+      resolver = CURRENT_SCHEMA.type.createResolver(writer)
+    } catch (e) {
+      return Result.fail(new AvroDecodeError({ reason: `the writer schema cannot be read as the current one: ${e instanceof Error ? e.message : String(e)}` }))
+    }
+  }
+  const reader: BodyReader = {
+    writer,
+    read: (buf, offset) => {
+      try {
+        const end = checkWellFormed(writer, buf, offset)
+        const { value, offset: next } = CURRENT_SCHEMA.type.decode(buf, offset, resolver)
+        if (next !== end) return Result.fail(new AvroDecodeError({ reason: `decoder stopped at ${next}, data ends at ${end}` }))
+        return Result.succeed({ event: fromAvro(value as Decoded), offset: end })
+      } catch (e) {
+        return Result.fail(new AvroDecodeError({ reason: e instanceof Error ? e.message : String(e) }))
+      }
+    },
+  }
+  readers.set(writer, reader)
+  return Result.succeed(reader)
+}
+
+const readWhole = (reader: BodyReader, body: Buffer): Result.Result<AuditEvent, AvroDecodeError> =>
+  Result.flatMap(reader.read(body, 0), ({ event, offset }) =>
+    offset === body.length ? Result.succeed(event) : Result.fail(new AvroDecodeError({ reason: `${body.length - offset} bytes of trailing data` })),
+  )
+
+/** Decodes the Avro binary body of one event written with `writer` (default: the newest schema). */
+export const decodeEvent = (body: Buffer, writer: SchemaVersion = CURRENT_SCHEMA): Result.Result<AuditEvent, AvroDecodeError> =>
+  Result.flatMap(bodyReader(writer.type), (reader) => readWhole(reader, body))
+
+// ---------------------------------------------------------------------------------------------
+// single-object encoding
+
+export const SINGLE_OBJECT_MAGIC = Buffer.from([0xc3, 0x01])
+export const SINGLE_OBJECT_HEADER_LENGTH = 10
+
+/** `C3 01` + fingerprint (8 bytes LE) + body, in the newest schema. Throws like {@link encodeEvent}. */
+export const encodeSingleObject = (e: AuditEvent): Buffer => {
+  const body = encodeEvent(e)
+  const out = Buffer.allocUnsafe(SINGLE_OBJECT_HEADER_LENGTH + body.length)
+  SINGLE_OBJECT_MAGIC.copy(out, 0)
+  CURRENT_SCHEMA.fingerprint.copy(out, 2)
+  body.copy(out, SINGLE_OBJECT_HEADER_LENGTH)
+  return out
+}
+
+/** Decodes a single-object encoded event; the writer schema is looked up by its fingerprint among the known versions. */
+export const decodeSingleObject = (buf: Buffer): Result.Result<AuditEvent, AvroDecodeError> => {
+  if (buf.length < SINGLE_OBJECT_HEADER_LENGTH) {
+    return Result.fail(new AvroDecodeError({ reason: `${buf.length} bytes: shorter than the single-object header` }))
+  }
+  if (buf[0] !== 0xc3 || buf[1] !== 0x01) {
+    return Result.fail(new AvroDecodeError({ reason: `no single-object marker (C3 01): starts with ${buf.subarray(0, 2).toString("hex")}` }))
+  }
+  const writer = schemaByFingerprint(buf.subarray(2, SINGLE_OBJECT_HEADER_LENGTH))
+  if (writer === undefined) {
+    return Result.fail(new AvroDecodeError({ reason: `unknown schema fingerprint ${buf.subarray(2, SINGLE_OBJECT_HEADER_LENGTH).toString("hex")} (written by a newer Sluice?)` }))
+  }
+  return decodeEvent(buf.subarray(SINGLE_OBJECT_HEADER_LENGTH), writer)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Confluent wire format
+
+export const CONFLUENT_HEADER_LENGTH = 5
+
+/** `00` + schema id (4 bytes BE) + body, in the newest schema: `schemaId` must be the registry's id for it. */
+export const encodeConfluent = (e: AuditEvent, schemaId: number): Buffer => {
+  if (!Number.isInteger(schemaId) || schemaId < 0 || schemaId > 0xffffffff) throw new AvroEncodeError({ reason: `schema id ${schemaId} does not fit 4 bytes` })
+  const body = encodeEvent(e)
+  const out = Buffer.allocUnsafe(CONFLUENT_HEADER_LENGTH + body.length)
+  out[0] = 0
+  out.writeUInt32BE(schemaId, 1)
+  body.copy(out, CONFLUENT_HEADER_LENGTH)
+  return out
+}
+
+/** The schema id of a Confluent-framed message. */
+export const confluentSchemaId = (buf: Buffer): Result.Result<number, AvroDecodeError> => {
+  if (buf.length < CONFLUENT_HEADER_LENGTH) return Result.fail(new AvroDecodeError({ reason: `${buf.length} bytes: shorter than the Confluent header` }))
+  if (buf[0] !== 0) return Result.fail(new AvroDecodeError({ reason: `Confluent magic byte is ${buf[0]}, not 0` }))
+  return Result.succeed(buf.readUInt32BE(1))
+}
+
+/**
+ * Decodes a Confluent-framed event. `writerForId` maps the registry's schema ids to known
+ * versions (the registry client's cache, or a lookup of `GET /schemas/ids/{id}`).
+ */
+export const decodeConfluent = (
+  buf: Buffer,
+  writerForId: (id: number) => SchemaVersion | undefined,
+): Result.Result<AuditEvent, AvroDecodeError> =>
+  Result.flatMap(confluentSchemaId(buf), (id) => {
+    const writer = writerForId(id)
+    return writer === undefined
+      ? Result.fail(new AvroDecodeError({ reason: `unknown schema id ${id}` }))
+      : decodeEvent(buf.subarray(CONFLUENT_HEADER_LENGTH), writer)
+  })
+
+/** The event kind, for a message header. */
+export const eventKind = (e: AuditEvent): Payload["_tag"] => e.payload._tag

@@ -1,0 +1,176 @@
+/**
+ * Interoperability of Sluice's audit Avro with an implementation that is not avsc: Python
+ * fastavro (installed into a cached venv by scripts/provision-python.sh; SLUICE_PYTHON may
+ * point at a Python that has fastavro instead).
+ *
+ * - Single-object encoded events: fastavro checks the C3 01 marker, computes the schema's
+ *   Parsing Canonical Form and CRC-64-AVRO fingerprint itself and compares them with ours
+ *   and with the message header, and decodes the bodies with schemaless_reader.
+ * - Container files written by the file sink (both codecs, several rotated files): fastavro's
+ *   reader decodes them with the schema from the file header.
+ *
+ * fastavro applies the logical types (eventId must parse as a UUID; time becomes a datetime,
+ * printed back as microseconds), so the test also proves they are valid for other readers.
+ */
+import { execFile } from "node:child_process"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect, Exit, Scope } from "effect"
+import fc from "fast-check"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { CURRENT_SCHEMA, encodeSingleObject, SCHEMA_DIRECTORY } from "../../src/sinks/avro.ts"
+import type { AuditEvent, Payload } from "../../src/sinks/events.ts"
+import { listContainerFiles, makeFileSink, readContainerFiles } from "../../src/sinks/file-sink.ts"
+
+const ROOT = new URL("../../", import.meta.url).pathname
+const SCRIPT = new URL("./support/fastavro_decode.py", import.meta.url).pathname
+
+const exec = (file: string, args: ReadonlyArray<string>, timeout = 300_000): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+  new Promise((resolve) => {
+    execFile(file, args, { timeout, maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
+    })
+  })
+
+/** The Python with fastavro: $SLUICE_PYTHON, or the venv scripts/provision-python.sh makes (idempotent, cached). */
+const fastavroPython = async (): Promise<string> => {
+  const given = process.env["SLUICE_PYTHON"]
+  if (given !== undefined && given !== "") return given
+  const r = await exec("bash", [join(ROOT, "scripts/provision-python.sh")])
+  const line = r.stdout.split("\n").find((l) => l.startsWith("SLUICE_PYTHON="))
+  if (r.code !== 0 || line === undefined) throw new Error(`scripts/provision-python.sh failed (exit ${r.code}):\n${r.stderr}`)
+  return line.slice("SLUICE_PYTHON=".length)
+}
+
+// --- events: every kind, with the awkward values (unicode, empty, null, extremes) -------------
+
+const text = fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), fc.constantFrom("", "ünïcödé 😀 \u0000 \"quoted\" \\"))
+const long = fc.oneof(fc.integer({ min: 0, max: 2 ** 53 - 2 }), fc.integer({ min: -(2 ** 52), max: 0 }), fc.constantFrom(0, 2 ** 53 - 2, -(2 ** 52)))
+const names = fc.array(text, { maxLength: 4 })
+const rec = <T extends Record<string, unknown>>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> =>
+  fc.record(model, { noNullPrototype: true }) as unknown as fc.Arbitrary<T>
+
+const payload: fc.Arbitrary<Payload> = fc.oneof(
+  rec({
+    _tag: fc.constant("SessionStart" as const),
+    actor: rec({ subject: text, kind: fc.constantFrom("machine" as const, "human" as const), issuer: text, groups: names }),
+    clientAddress: fc.oneof(fc.ipV4(), fc.ipV6()),
+    clientPort: fc.integer({ min: -2147483648, max: 2147483647 }),
+    clientUser: text,
+    applicationName: fc.option(text, { nil: null }),
+    tls: fc.boolean(),
+    protocol: fc.constantFrom("postgresql" as const, "mongodb" as const),
+    targetName: text,
+    targetDatabase: text,
+    backendUser: text,
+  }),
+  rec({ _tag: fc.constant("SessionEnd" as const), reason: text, durationMicros: long, bytesFromClient: long, bytesToClient: long, statements: long }),
+  rec({
+    _tag: fc.constant("Statement" as const),
+    statementId: long,
+    text,
+    fingerprint: text,
+    statementClass: text,
+    relationsRead: names,
+    relationsWritten: names,
+    functions: names,
+    via: fc.constantFrom("simple" as const, "extended" as const, "function-call" as const),
+  }),
+  rec({
+    _tag: fc.constant("Decision" as const),
+    statementId: long,
+    verdict: fc.constantFrom("allow" as const, "block" as const, "mask" as const, "hold" as const, "approved" as const, "denied" as const, "timeout" as const),
+    ruleId: text,
+    reason: fc.option(text, { nil: null }),
+    policyVersion: text,
+  }),
+  rec({
+    _tag: fc.constant("Result" as const),
+    statementId: long,
+    rows: long,
+    bytes: long,
+    durationMicros: long,
+    sqlstate: fc.stringMatching(/^[0-9A-Z]{5}$/),
+    commandTag: fc.option(text, { nil: null }),
+  }),
+)
+
+const anyEvent: fc.Arbitrary<AuditEvent> = rec({
+  eventId: fc.uuid(),
+  sessionId: text,
+  sequence: long,
+  // fastavro turns timestamp-micros into a datetime (years 1..9999): these are 1827..2255
+  time: long,
+  gateway: text,
+  payload,
+})
+
+/** The Avro view of an event, as fastavro_decode.py prints it: the union branch by full name, via as its symbol. */
+const avroView = (e: AuditEvent): unknown => {
+  const { _tag, ...fields } = e.payload
+  const value = e.payload._tag === "Statement" && e.payload.via === "function-call" ? { ...fields, via: "function_call" } : fields
+  return { eventId: e.eventId, sessionId: e.sessionId, sequence: e.sequence, time: e.time, gateway: e.gateway, payload: { branch: `sluice.audit.${_tag}`, value } }
+}
+
+const sample = (n: number, seed: number): Array<AuditEvent> => fc.sample(anyEvent, { numRuns: n, seed })
+
+/** Covers every payload kind whatever the sample. */
+const everyKind = (): Array<AuditEvent> => {
+  const byKind = new Map<string, AuditEvent>()
+  for (const e of sample(400, 7)) if (!byKind.has(e.payload._tag)) byKind.set(e.payload._tag, e)
+  expect([...byKind.keys()].sort()).toEqual(["Decision", "Result", "SessionEnd", "SessionStart", "Statement"])
+  return [...byKind.values()]
+}
+
+describe("audit Avro read by fastavro", () => {
+  let python: string
+  let work: string
+
+  beforeAll(async () => {
+    python = await fastavroPython()
+    work = await mkdtemp(join(tmpdir(), "sluice-interop-"))
+  }, 300_000)
+
+  afterAll(async () => {
+    if (work !== undefined) await rm(work, { recursive: true, force: true })
+  })
+
+  const decode = async (args: ReadonlyArray<string>): Promise<any> => {
+    const r = await exec(python, [SCRIPT, ...args])
+    if (r.code !== 0) throw new Error(`fastavro_decode.py ${args[0]} failed (exit ${r.code}):\n${r.stderr}`)
+    return JSON.parse(r.stdout)
+  }
+
+  it("single-object encoding: fastavro's canonical form and fingerprint are ours, the bodies decode to the same events", async () => {
+    const events = [...everyKind(), ...sample(500, 42)]
+    const messages = join(work, "messages.json")
+    await writeFile(messages, JSON.stringify(events.map((e) => encodeSingleObject(e).toString("hex"))))
+    const out = await decode(["single", join(SCHEMA_DIRECTORY, CURRENT_SCHEMA.file), messages])
+    console.log(`[interop] fastavro ${out.fastavro}: ${events.length} single-object events, fingerprint ${out.fingerprint}`)
+    expect(out.canonical).toBe(CURRENT_SCHEMA.canonical)
+    expect(out.fingerprint).toBe(CURRENT_SCHEMA.fingerprintHex)
+    expect(out.events).toEqual(events.map(avroView))
+  })
+
+  for (const codec of ["deflate", "null"] as const) {
+    it(`container files from the file sink (${codec}, rotated): fastavro's reader gets the same events`, async () => {
+      const directory = join(work, `files-${codec}`)
+      const batches = [everyKind(), sample(300, 1), sample(1, 2), sample(120, 3)]
+      const scope = await Effect.runPromise(Scope.make())
+      const sink = await Effect.runPromise(Scope.provide(scope)(makeFileSink({ directory, maxFileBytes: 16 * 1024, maxFileAgeMs: 60_000, codec, blockBytes: 4096 })))
+      for (const b of batches) await Effect.runPromise(sink.write(b as [AuditEvent, ...Array<AuditEvent>]))
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+
+      const files = await Effect.runPromise(listContainerFiles(directory))
+      expect(files.length).toBeGreaterThan(1)
+      const out = await decode(["container", ...files])
+      console.log(`[interop] fastavro ${out.fastavro}: ${files.length} ${codec} container files`)
+      expect(out.files.map((f: { codec: string }) => f.codec)).toEqual(files.map(() => codec))
+      const all = batches.flat()
+      expect(out.files.flatMap((f: { events: unknown[] }) => f.events)).toEqual(all.map(avroView))
+      // and our own reader agrees
+      expect(await Effect.runPromise(readContainerFiles(directory))).toStrictEqual(all)
+    })
+  }
+})

@@ -1,0 +1,497 @@
+/**
+ * Audit events in Avro: round trips of every payload kind (plain, single-object,
+ * Confluent), decoders that never throw on garbage, the CRC-64-AVRO fingerprint against
+ * the Avro project's own vectors, and schema evolution: every consecutive pair of
+ * checked-in versions is backward compatible, and the checker itself is shown to refuse
+ * incompatible changes and accept compatible ones.
+ */
+import { readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import avsc from "avsc"
+import { Result } from "effect"
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import {
+  AvroEncodeError,
+  bodyReader,
+  CURRENT_SCHEMA,
+  confluentSchemaId,
+  decodeConfluent,
+  decodeEvent,
+  decodeSingleObject,
+  encodeConfluent,
+  encodeEvent,
+  encodeSingleObject,
+  MIN_LONG,
+  SCHEMA_DIRECTORY,
+  SCHEMA_VERSIONS,
+  schemaVersion,
+  tryEncodeEvent,
+} from "../../src/sinks/avro.ts"
+import { isBackwardCompatible, parsingCanonicalForm, rabinFingerprint64 } from "../../src/sinks/avro-spec.ts"
+import type { AuditEvent, Payload } from "../../src/sinks/events.ts"
+
+// ---------------------------------------------------------------------------------------------
+// arbitraries
+
+/** The longs avsc encodes exactly: -2^52 .. 2^53 - 2 (see MIN_LONG). */
+const SAFE = 2 ** 53 - 2
+const safeLong = fc.oneof(fc.integer({ min: MIN_LONG, max: SAFE }), fc.constantFrom(SAFE, MIN_LONG, 0, -1))
+/** Plain objects (fast-check may otherwise build records with a null prototype). */
+const rec = <T extends Record<string, unknown>>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> =>
+  fc.record(model, { noNullPrototype: true }) as unknown as fc.Arbitrary<T>
+
+const text = fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), fc.string({ unit: "binary", maxLength: 20 }))
+const long = fc.oneof(safeLong, fc.integer({ min: 0, max: 1_000_000 }))
+const int32 = fc.integer({ min: -2147483648, max: 2147483647 })
+const names = fc.array(text, { maxLength: 6 })
+const nullable = <A>(a: fc.Arbitrary<A>) => fc.option(a, { nil: null })
+
+const sessionStart: fc.Arbitrary<Payload> = rec({
+  _tag: fc.constant("SessionStart" as const),
+  actor: rec({ subject: text, kind: fc.constantFrom("machine" as const, "human" as const), issuer: text, groups: names }),
+  clientAddress: fc.oneof(fc.ipV4(), fc.ipV6()),
+  clientPort: int32,
+  clientUser: text,
+  applicationName: nullable(text),
+  tls: fc.boolean(),
+  protocol: fc.constantFrom("postgresql" as const, "mongodb" as const),
+  targetName: text,
+  targetDatabase: text,
+  backendUser: text,
+})
+const sessionEnd: fc.Arbitrary<Payload> = rec({
+  _tag: fc.constant("SessionEnd" as const),
+  reason: text,
+  durationMicros: long,
+  bytesFromClient: long,
+  bytesToClient: long,
+  statements: long,
+})
+const statement: fc.Arbitrary<Payload> = rec({
+  _tag: fc.constant("Statement" as const),
+  statementId: long,
+  text: fc.oneof(text, fc.string({ unit: "grapheme", minLength: 1000, maxLength: 5000 })),
+  fingerprint: text,
+  statementClass: text,
+  relationsRead: names,
+  relationsWritten: names,
+  functions: names,
+  via: fc.constantFrom("simple" as const, "extended" as const, "function-call" as const),
+})
+const decision: fc.Arbitrary<Payload> = rec({
+  _tag: fc.constant("Decision" as const),
+  statementId: long,
+  verdict: fc.constantFrom("allow" as const, "block" as const, "mask" as const, "hold" as const, "approved" as const, "denied" as const, "timeout" as const),
+  ruleId: text,
+  reason: nullable(text),
+  policyVersion: text,
+})
+const result: fc.Arbitrary<Payload> = rec({
+  _tag: fc.constant("Result" as const),
+  statementId: long,
+  rows: long,
+  bytes: long,
+  durationMicros: long,
+  sqlstate: fc.oneof(fc.constant("00000"), fc.stringMatching(/^[0-9A-Z]{5}$/)),
+  commandTag: nullable(text),
+})
+
+const PAYLOADS = { SessionStart: sessionStart, SessionEnd: sessionEnd, Statement: statement, Decision: decision, Result: result } as const
+
+const eventOf = (payload: fc.Arbitrary<Payload>): fc.Arbitrary<AuditEvent> =>
+  rec({
+    eventId: fc.oneof(fc.uuid(), fc.uuid().map((u) => u.toUpperCase())),
+    sessionId: text,
+    sequence: long,
+    time: safeLong,
+    gateway: text,
+    payload,
+  })
+
+const anyEvent = eventOf(fc.oneof(...Object.values(PAYLOADS)))
+
+const ok = <A, E>(r: Result.Result<A, E>): A => {
+  if (Result.isFailure(r)) throw new Error(`expected success, got ${String(r.failure)}`)
+  return r.success
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe("audit events in Avro", () => {
+  for (const [kind, payload] of Object.entries(PAYLOADS)) {
+    it(`${kind}: plain binary round trip`, () => {
+      fc.assert(
+        fc.property(eventOf(payload), (e) => {
+          expect(ok(decodeEvent(encodeEvent(e)))).toStrictEqual(e)
+        }),
+        { numRuns: 300 },
+      )
+    })
+  }
+
+  it("single-object encoding: C3 01, the newest schema's fingerprint (little-endian), the plain body", () => {
+    fc.assert(
+      fc.property(anyEvent, (e) => {
+        const framed = encodeSingleObject(e)
+        expect(framed.subarray(0, 2)).toEqual(Buffer.from([0xc3, 0x01]))
+        expect(framed.subarray(2, 10)).toEqual(CURRENT_SCHEMA.fingerprint)
+        expect(framed.subarray(10)).toEqual(encodeEvent(e))
+        expect(ok(decodeSingleObject(framed))).toStrictEqual(e)
+      }),
+    )
+  })
+
+  it("Confluent wire format: 00, the schema id big-endian, the plain body", () => {
+    fc.assert(
+      fc.property(anyEvent, fc.integer({ min: 0, max: 0xffffffff }), (e, id) => {
+        const framed = encodeConfluent(e, id)
+        expect(framed[0]).toBe(0)
+        expect(framed.readUInt32BE(1)).toBe(id)
+        expect(framed.subarray(5)).toEqual(encodeEvent(e))
+        expect(ok(confluentSchemaId(framed))).toBe(id)
+        expect(ok(decodeConfluent(framed, (i) => (i === id ? CURRENT_SCHEMA : undefined)))).toStrictEqual(e)
+        const unknown = decodeConfluent(framed, () => undefined)
+        expect(Result.isFailure(unknown) && unknown.failure.reason).toBe(`unknown schema id ${id}`)
+      }),
+    )
+    expect(() => encodeConfluent({} as AuditEvent, 2 ** 32)).toThrow(AvroEncodeError)
+  })
+
+  it("the event's own type is enforced when encoding: typed error, never a corrupt message", () => {
+    fc.assert(
+      fc.property(
+        anyEvent,
+        fc.constantFrom<(e: AuditEvent) => AuditEvent>(
+          (e) => ({ ...e, eventId: "not-a-uuid" }),
+          (e) => ({ ...e, sequence: 1.5 }),
+          (e) => ({ ...e, time: 2 ** 60 }),
+          (e) => ({ ...e, time: MIN_LONG - 2 }),
+          (e) => ({ ...e, payload: { _tag: "Result", statementId: 1, rows: -(2 ** 53) + 2, bytes: 0, durationMicros: 0, sqlstate: "00000", commandTag: null } }),
+          (e) => ({ ...e, sessionId: 7 as unknown as string }),
+          (e) => ({ ...e, payload: { ...e.payload, _tag: "Nope" } as unknown as Payload }),
+          (e) => ({ ...e, payload: { _tag: "Decision", statementId: 1, verdict: "other", ruleId: "r", reason: null, policyVersion: "v" } as unknown as Payload }),
+          (e) => ({ ...e, payload: { ...(e.payload as object), _tag: "SessionStart", clientPort: 2 ** 31 } as unknown as Payload }),
+        ),
+        (e, breakIt) => {
+          const bad = breakIt(e)
+          expect(() => encodeEvent(bad)).toThrow(AvroEncodeError)
+          const r = tryEncodeEvent(bad)
+          expect(Result.isFailure(r) && r.failure._tag).toBe("AvroEncodeError")
+        },
+      ),
+      { numRuns: 200 },
+    )
+  })
+
+  describe("decoders never throw", () => {
+    const decoders = [
+      (b: Buffer) => decodeEvent(b),
+      (b: Buffer) => decodeSingleObject(b),
+      (b: Buffer) => decodeConfluent(b, () => CURRENT_SCHEMA),
+    ] as const
+
+    it("on random bytes", () => {
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 300 }), fc.constantFrom(...decoders), (bytes, decode) => {
+          const r = decode(Buffer.from(bytes))
+          expect(Result.isResult(r)).toBe(true)
+          // whatever decodes is a valid event: it encodes again
+          if (Result.isSuccess(r)) encodeEvent(r.success)
+        }),
+        { numRuns: 3000 },
+      )
+    })
+
+    it("on valid messages cut short, extended or with bytes changed", () => {
+      const mutation = fc.oneof(
+        fc.record({ op: fc.constant("truncate" as const), at: fc.nat() }),
+        fc.record({ op: fc.constant("append" as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
+        fc.record({ op: fc.constant("set" as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
+      )
+      fc.assert(
+        fc.property(anyEvent, fc.array(mutation, { minLength: 1, maxLength: 4 }), fc.constantFrom(0, 1, 2), (e, mutations, which) => {
+          let buf = which === 0 ? encodeEvent(e) : which === 1 ? encodeSingleObject(e) : encodeConfluent(e, 1)
+          let changed = false
+          for (const m of mutations) {
+            if (m.op === "truncate") {
+              const at = m.at % buf.length
+              changed ||= at < buf.length
+              buf = buf.subarray(0, at)
+            } else if (m.op === "append") {
+              buf = Buffer.concat([buf, m.bytes])
+              changed = true
+            } else if (buf.length > 0) {
+              const copy = Buffer.from(buf)
+              copy[m.at % copy.length] = m.value
+              changed ||= !copy.equals(buf)
+              buf = copy
+            }
+          }
+          const r = decoders[which](buf)
+          expect(Result.isResult(r)).toBe(true)
+          if (Result.isSuccess(r)) encodeEvent(r.success)
+          // a cut or an extension alone is always caught (no short read, no trailing data)
+          if (changed && mutations.length === 1 && mutations[0]!.op !== "set") expect(Result.isFailure(r)).toBe(true)
+        }),
+        { numRuns: 2000 },
+      )
+    })
+
+    it("fast, on counts and lengths that claim far more than the bytes hold", () => {
+      const event: AuditEvent = {
+        eventId: "6f1c4b0e-8e8b-4a53-9a39-2f6a0f5b9c11",
+        sessionId: "s",
+        sequence: 0,
+        time: 0,
+        gateway: "g",
+        payload: { _tag: "Statement", statementId: 0, text: "", fingerprint: "", statementClass: "", relationsRead: [], relationsWritten: [], functions: [], via: "simple" },
+      }
+      const body = encodeEvent(event)
+      // the body ends with relationsRead, relationsWritten, functions (empty: one 0 byte each) and via (0):
+      // replace them with relationsRead claiming `count` strings, and nothing after
+      const prefix = body.subarray(0, body.length - 4)
+      for (const count of [2 ** 31 - 1, 2 ** 40, 2 ** 52]) {
+        const zigzag = BigInt(count) * 2n
+        const varint: Array<number> = []
+        let v = zigzag
+        do {
+          varint.push(Number(v & 0x7fn) | (v > 0x7fn ? 0x80 : 0))
+          v >>= 7n
+        } while (v > 0n)
+        const hostile = Buffer.concat([prefix, Buffer.from(varint), Buffer.from([0x00])])
+        const started = performance.now()
+        const r = decodeEvent(hostile)
+        expect(Result.isFailure(r)).toBe(true)
+        expect(performance.now() - started).toBeLessThan(50)
+      }
+      expect(ok(decodeEvent(body))).toStrictEqual(event)
+    })
+  })
+
+  it("a long below -2^52 is refused, never decoded into a different number", () => {
+    const event: AuditEvent = {
+      eventId: "6f1c4b0e-8e8b-4a53-9a39-2f6a0f5b9c11",
+      sessionId: "s",
+      sequence: MIN_LONG,
+      time: 0,
+      gateway: "g",
+      payload: { _tag: "SessionEnd", reason: "", durationMicros: 0, bytesFromClient: 0, bytesToClient: 0, statements: 0 },
+    }
+    const body = encodeEvent(event)
+    expect(ok(decodeEvent(body))).toStrictEqual(event)
+    // sequence follows eventId (1 + 36 bytes) and sessionId (2 bytes): zig-zag 2^53 - 1 is 8 bytes
+    // ff ff ff ff ff ff ff 0f; 2^53 + 1 (the value -2^52 - 1) is 81 80 80 80 80 80 80 10
+    const at = 1 + 36 + 2
+    expect(body.subarray(at, at + 8).toString("hex")).toBe("ffffffffffffff0f")
+    const below = Buffer.concat([body.subarray(0, at), Buffer.from("8180808080808010", "hex"), body.subarray(at + 8)])
+    const r = decodeEvent(below)
+    expect(Result.isFailure(r) && r.failure.reason).toMatch(/long below -2\^52/)
+  })
+
+  it("'other', the enums' reader default, is never accepted as a value", () => {
+    // v1 writes 'other' only if forced: build the bytes with avsc directly
+    const raw = CURRENT_SCHEMA.type.toBuffer({
+      eventId: "6f1c4b0e-8e8b-4a53-9a39-2f6a0f5b9c11",
+      sessionId: "s",
+      sequence: 0,
+      time: 0,
+      gateway: "g",
+      payload: { "sluice.audit.Decision": { statementId: 1, verdict: "other", ruleId: "r", reason: null, policyVersion: "p" } },
+    })
+    const r = decodeEvent(raw)
+    expect(Result.isFailure(r) && r.failure.reason).toMatch(/verdict is 'other', a reader default/)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// fingerprints
+
+/** The Avro project's vectors (share/test/data/schema-tests.txt): input, canonical form, signed 64-bit fingerprint. */
+const SPEC_VECTORS: ReadonlyArray<readonly [string, string, string | undefined]> = [
+  [`"null"`, `"null"`, "7195948357588979594"],
+  [`{"type":"null"}`, `"null"`, undefined],
+  [`"boolean"`, `"boolean"`, "-6970731678124411036"],
+  [`{"type":"boolean"}`, `"boolean"`, undefined],
+  [`"int"`, `"int"`, "8247732601305521295"],
+  [`{"type":"int"}`, `"int"`, undefined],
+  [`"long"`, `"long"`, "-3434872931120570953"],
+  [`{"type":"long"}`, `"long"`, undefined],
+  [`"float"`, `"float"`, "5583340709985441680"],
+  [`{"type":"float"}`, `"float"`, undefined],
+  [`"double"`, `"double"`, "-8181574048448539266"],
+  [`{"type":"double"}`, `"double"`, undefined],
+  [`"bytes"`, `"bytes"`, "5746618253357095269"],
+  [`{"type":"bytes"}`, `"bytes"`, undefined],
+  [`"string"`, `"string"`, "-8142146995180207161"],
+  [`{"type":"string"}`, `"string"`, undefined],
+  [`[  ]`, `[]`, "-1241056759729112623"],
+  [`[ "int"  ]`, `["int"]`, "-5232228896498058493"],
+  [`[ "int" , {"type":"boolean"} ]`, `["int","boolean"]`, "5392556393470105090"],
+  [`{"fields":[], "type":"record", "name":"foo"}`, `{"name":"foo","type":"record","fields":[]}`, "-4824392279771201922"],
+  [`{"fields":[], "type":"record", "name":"foo", "namespace":"x.y"}`, `{"name":"x.y.foo","type":"record","fields":[]}`, "5916914534497305771"],
+  [`{"fields":[], "type":"record", "name":"a.b.foo", "namespace":"x.y"}`, `{"name":"a.b.foo","type":"record","fields":[]}`, "-4616218487480524110"],
+  [`{"fields":[], "type":"record", "name":"foo", "doc":"Useful info"}`, `{"name":"foo","type":"record","fields":[]}`, "-4824392279771201922"],
+  [`{"fields":[], "type":"record", "name":"foo", "aliases":["foo","bar"]}`, `{"name":"foo","type":"record","fields":[]}`, "-4824392279771201922"],
+  [`{"fields":[], "type":"record", "name":"foo", "doc":"foo", "aliases":["foo","bar"]}`, `{"name":"foo","type":"record","fields":[]}`, "-4824392279771201922"],
+  [`{"fields":[{"type":{"type":"boolean"}, "name":"f1"}], "type":"record", "name":"foo"}`, `{"name":"foo","type":"record","fields":[{"name":"f1","type":"boolean"}]}`, "7843277075252814651"],
+  [
+    `{ "fields":[{"type":"boolean", "aliases":[], "name":"f1", "default":"true"},
+            {"order":"descending","name":"f2","doc":"Hello","type":"int"}],
+  "type":"record", "name":"foo"
+}`,
+    `{"name":"foo","type":"record","fields":[{"name":"f1","type":"boolean"},{"name":"f2","type":"int"}]}`,
+    "-4860222112080293046",
+  ],
+  [`{"type":"enum", "name":"foo", "symbols":["A1"]}`, `{"name":"foo","type":"enum","symbols":["A1"]}`, "-6342190197741309591"],
+  [`{"namespace":"x.y.z", "type":"enum", "name":"foo", "doc":"foo bar", "symbols":["A1", "A2"]}`, `{"name":"x.y.z.foo","type":"enum","symbols":["A1","A2"]}`, "-4448647247586288245"],
+  [`{"name":"foo","type":"fixed","size":15}`, `{"name":"foo","type":"fixed","size":15}`, "1756455273707447556"],
+  [`{"namespace":"x.y.z", "type":"fixed", "name":"foo", "doc":"foo bar", "size":32}`, `{"name":"x.y.z.foo","type":"fixed","size":32}`, "-3064184465700546786"],
+  [`{ "items":{"type":"null"}, "type":"array"}`, `{"type":"array","items":"null"}`, "-589620603366471059"],
+  [`{ "values":"string", "type":"map"}`, `{"type":"map","values":"string"}`, "-8732877298790414990"],
+  [
+    `{"name":"PigValue","type":"record",
+   "fields":[{"name":"value", "type":["null", "int", "long", "PigValue"]}]}`,
+    `{"name":"PigValue","type":"record","fields":[{"name":"value","type":["null","int","long","PigValue"]}]}`,
+    "-1759257747318642341",
+  ],
+]
+
+describe("CRC-64-AVRO fingerprints of the Parsing Canonical Form", () => {
+  it.each(SPEC_VECTORS.map((v, i) => [String(i).padStart(3, "0"), ...v] as const))("spec vector %s", (_n, input, canonical, fingerprint) => {
+    const pcf = parsingCanonicalForm(JSON.parse(input))
+    expect(pcf).toBe(canonical)
+    const expected = fingerprint ?? SPEC_VECTORS.find(([, c, f]) => c === canonical && f !== undefined)![2]!
+    expect(BigInt.asIntN(64, rabinFingerprint64(Buffer.from(pcf, "utf8"))).toString()).toBe(expected)
+  })
+
+  it("each checked-in schema: our canonical form is avsc's; the header carries its fingerprint little-endian", () => {
+    for (const v of SCHEMA_VERSIONS) {
+      expect(v.canonical).toBe(JSON.stringify(v.type.schema()))
+      const fp = rabinFingerprint64(Buffer.from(v.canonical, "utf8"))
+      expect(v.fingerprint.readBigUInt64LE(0)).toBe(fp)
+      // docs, defaults and logical types do not change the fingerprint; a field name does
+      const stripped = schemaVersion(JSON.parse(JSON.stringify(JSON.parse(v.json), (k, x) => (k === "doc" || k === "logicalType" ? undefined : x))), 99)
+      expect(stripped.fingerprintHex).toBe(v.fingerprintHex)
+      const renamed = schemaVersion(JSON.parse(v.json.replace(`"name":"gateway"`, `"name":"gatewayName"`)), 99)
+      expect(renamed.fingerprintHex).not.toBe(v.fingerprintHex)
+    }
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// schema evolution
+
+type Json = any
+const v1: Json = JSON.parse(readFileSync(join(SCHEMA_DIRECTORY, "audit-event.v1.avsc"), "utf8"))
+const clone = (): Json => structuredClone(v1)
+const branch = (schema: Json, name: string): Json => schema.fields.find((f: Json) => f.name === "payload").type.find((b: Json) => b.name === name)
+const field = (record: Json, name: string): Json => record.fields.find((f: Json) => f.name === name)
+
+describe("schema evolution", () => {
+  it("the checked-in versions are numbered 1..N, and each is backward compatible with the one before", () => {
+    const files = readdirSync(SCHEMA_DIRECTORY).filter((f) => f.endsWith(".avsc")).sort()
+    expect(files.length).toBe(SCHEMA_VERSIONS.length)
+    expect(SCHEMA_VERSIONS.map((v) => v.version)).toEqual(SCHEMA_VERSIONS.map((_, i) => i + 1))
+    for (let i = 1; i < SCHEMA_VERSIONS.length; i++) {
+      expect(isBackwardCompatible(SCHEMA_VERSIONS[i - 1]!.type, SCHEMA_VERSIONS[i]!.type), `${SCHEMA_VERSIONS[i]!.file} reads ${SCHEMA_VERSIONS[i - 1]!.file}`).toEqual({ compatible: true })
+    }
+    // and the newest version is the one every encoder writes
+    expect(CURRENT_SCHEMA).toBe(SCHEMA_VERSIONS[SCHEMA_VERSIONS.length - 1])
+  })
+
+  const compatible: ReadonlyArray<readonly [string, (s: Json) => void]> = [
+    ["unchanged", () => {}],
+    ["docs changed", (s) => (s.doc = "something else")],
+    ["a field added with a default", (s) => branch(s, "Statement").fields.push({ name: "database", type: ["null", "string"], default: null })],
+    ["an envelope field added with a default", (s) => s.fields.splice(5, 0, { name: "tenant", type: "string", default: "" })],
+    ["a payload kind appended to the union", (s) => field(s, "payload").type.push({ type: "record", name: "Approval", fields: [{ name: "approver", type: "string" }] })],
+    ["a verdict added", (s) => field(branch(s, "Decision"), "verdict").type.symbols.push("escalated")],
+    ["a verdict removed (the reader's default takes it)", (s) => field(branch(s, "Decision"), "verdict").type.symbols.splice(0, 1)],
+    ["a field removed", (s) => branch(s, "SessionEnd").fields.splice(0, 1)],
+    ["int widened to long", (s) => (field(branch(s, "SessionStart"), "clientPort").type = "long")],
+    ["a field made nullable", (s) => (field(branch(s, "Decision"), "ruleId").type = ["string", "null"])],
+    ["a record renamed with an alias", (s) => Object.assign(branch(s, "Result"), { name: "StatementResult", aliases: ["Result"] })],
+  ]
+  const incompatible: ReadonlyArray<readonly [string, (s: Json) => void]> = [
+    ["a field added without a default", (s) => branch(s, "Statement").fields.push({ name: "database", type: "string" })],
+    ["an envelope field added without a default", (s) => s.fields.push({ name: "tenant", type: "string" })],
+    ["a payload kind removed from the union", (s) => (field(s, "payload").type = field(s, "payload").type.filter((b: Json) => b.name !== "Result"))],
+    ["a field's type changed", (s) => (field(branch(s, "Result"), "rows").type = "string")],
+    ["long narrowed to int", (s) => (field(s, "sequence").type = "int")],
+    ["a record renamed without an alias", (s) => (branch(s, "Result").name = "StatementResult")],
+    ["a symbol removed from an enum without a default", (s) => {
+      const e = field(branch(s, "Decision"), "verdict").type
+      delete e.default
+      e.symbols = e.symbols.filter((x: string) => x !== "timeout" && x !== "other")
+    }],
+    ["a nullable field made required", (s) => (field(branch(s, "Result"), "commandTag").type = "string")],
+  ]
+
+  it.each(compatible)("the checker accepts a compatible change: %s", (_name, change) => {
+    const newer = clone()
+    change(newer)
+    expect(isBackwardCompatible(v1, newer)).toEqual({ compatible: true })
+  })
+
+  it.each(incompatible)("the checker refuses an incompatible change: %s", (_name, change) => {
+    const newer = clone()
+    change(newer)
+    const verdict = isBackwardCompatible(v1, newer)
+    expect(verdict.compatible).toBe(false)
+  })
+
+  it("a newer reader decodes v1 data through resolution (a field added with a default)", () => {
+    // the decoders resolve every older writer into the newest schema; simulate a v2 that adds a field
+    const v2 = clone()
+    branch(v2, "Decision").fields.push({ name: "approver", type: ["null", "string"], default: null })
+    const v2Type = avsc.Type.forSchema(v2)
+    const reader = v2Type.createResolver(CURRENT_SCHEMA.type)
+    fc.assert(
+      fc.property(eventOf(decision), (e) => {
+        const decoded = v2Type.fromBuffer(encodeEvent(e), reader)
+        expect(decoded.payload["sluice.audit.Decision"].approver).toBeNull()
+        expect(decoded.payload["sluice.audit.Decision"].ruleId).toBe((e.payload as { ruleId: string }).ruleId)
+      }),
+      { numRuns: 50 },
+    )
+  })
+
+  it("an older writer's data decodes into the current event (bodyReader resolves)", () => {
+    // a hypothetical v0 without applicationName: v1's default (null) fills it in
+    const v0 = clone()
+    branch(v0, "SessionStart").fields = branch(v0, "SessionStart").fields.filter((f: Json) => f.name !== "applicationName")
+    const v0Type = avsc.Type.forSchema(v0)
+    const reader = ok(bodyReader(v0Type))
+    fc.assert(
+      fc.property(eventOf(sessionStart), (e) => {
+        // v0 data: the current value written with v0's writer, which has no applicationName
+        const written = v0Type.toBuffer(CURRENT_SCHEMA.type.fromBuffer(encodeEvent(e)))
+        const { event, offset } = ok(reader.read(written, 0))
+        expect(offset).toBe(written.length)
+        expect(event).toStrictEqual({ ...e, payload: { ...e.payload, applicationName: null } })
+      }),
+      { numRuns: 50 },
+    )
+  })
+
+  it("why enums have a default: a v1 reader reads a verdict added later as 'other' instead of failing", () => {
+    const later = clone()
+    field(branch(later, "Decision"), "verdict").type.symbols.push("escalated")
+    const laterType = avsc.Type.forSchema(later)
+    const data = laterType.toBuffer({
+      eventId: "6f1c4b0e-8e8b-4a53-9a39-2f6a0f5b9c11",
+      sessionId: "s",
+      sequence: 1,
+      time: 1,
+      gateway: "g",
+      payload: { "sluice.audit.Decision": { statementId: 1, verdict: "escalated", ruleId: "r", reason: null, policyVersion: "p" } },
+    })
+    const asV1 = CURRENT_SCHEMA.type.fromBuffer(data, CURRENT_SCHEMA.type.createResolver(laterType))
+    expect(asV1.payload["sluice.audit.Decision"].verdict).toBe("other")
+    // without the default, the same v1 reader could not be built at all
+    const noDefault = clone()
+    delete field(branch(noDefault, "Decision"), "verdict").type.default
+    expect(isBackwardCompatible(later, noDefault).compatible).toBe(false)
+  })
+})
