@@ -111,46 +111,58 @@ const LONGS: Readonly<Record<Payload["_tag"], ReadonlyArray<string>>> = {
   Result: ["statementId", "rows", "bytes", "durationMicros"],
 }
 
-const checkLong = (value: unknown, name: string): void => {
-  if (typeof value === "number" && value < MIN_LONG) throw new AvroEncodeError({ reason: `${name} ${value} is below -2^52, which avsc cannot encode exactly` })
+/** The error for a long below {@link MIN_LONG} (found again by name: off the fast path). */
+const belowMinLong = (e: AuditEvent): AvroEncodeError => {
+  const p = e.payload as unknown as Record<string, unknown>
+  const values: ReadonlyArray<readonly [string, unknown]> = [["sequence", e.sequence], ["time", e.time], ...(LONGS[e.payload._tag] ?? []).map((n) => [n, p[n]] as const)]
+  const [name, value] = values.find(([, v]) => typeof v === "number" && v < MIN_LONG) ?? ["a long", "?"]
+  return new AvroEncodeError({ reason: `${name} ${String(value)} is below -2^52, which avsc cannot encode exactly` })
 }
 
+const readerDefault = (what: string): AvroEncodeError => new AvroEncodeError({ reason: `${what}: '${READER_DEFAULT}' is a reader default, never a value` })
+
+// One literal-keyed wrapper per branch (a computed key would make a slow dictionary object).
+const wrapSessionStart = (r: unknown) => ({ "sluice.audit.SessionStart": r })
+const wrapSessionEnd = (r: unknown) => ({ "sluice.audit.SessionEnd": r })
+const wrapStatement = (r: unknown) => ({ "sluice.audit.Statement": r })
+const wrapDecision = (r: unknown) => ({ "sluice.audit.Decision": r })
+const wrapResult = (r: unknown) => ({ "sluice.audit.Result": r })
+
+/** The avsc value of an event; payload records are passed as they are (avsc reads fields by name, `_tag` is ignored). */
 const toAvro = (e: AuditEvent): unknown => {
   if (!UUID.test(e.eventId)) throw new AvroEncodeError({ reason: `eventId ${JSON.stringify(e.eventId)} is not a UUID` })
+  if (e.sequence < MIN_LONG || e.time < MIN_LONG) throw belowMinLong(e)
   const p = e.payload
-  checkLong(e.sequence, "sequence")
-  checkLong(e.time, "time")
-  for (const name of LONGS[p._tag] ?? []) checkLong((p as unknown as Record<string, unknown>)[name], name)
-  let record: unknown = p
+  let payload: unknown
   switch (p._tag) {
     case "SessionStart":
-      if ((p.actor.kind as string) === READER_DEFAULT || (p.protocol as string) === READER_DEFAULT) {
-        throw new AvroEncodeError({ reason: "'other' is a reader default, never a value" })
-      }
-      break
-    case "Statement":
-      if (p.via === "function-call") record = { ...p, via: "function_call" }
-      else if ((p.via as string) === READER_DEFAULT || (p.via as string) === "function_call") {
-        throw new AvroEncodeError({ reason: `via ${JSON.stringify(p.via)} is not a value of the event model` })
-      }
-      break
-    case "Decision":
-      if ((p.verdict as string) === READER_DEFAULT) throw new AvroEncodeError({ reason: "'other' is a reader default, never a verdict" })
+      if ((p.actor.kind as string) === READER_DEFAULT) throw readerDefault("actor.kind")
+      if ((p.protocol as string) === READER_DEFAULT) throw readerDefault("protocol")
+      payload = wrapSessionStart(p)
       break
     case "SessionEnd":
+      if (p.durationMicros < MIN_LONG || p.bytesFromClient < MIN_LONG || p.bytesToClient < MIN_LONG || p.statements < MIN_LONG) throw belowMinLong(e)
+      payload = wrapSessionEnd(p)
+      break
+    case "Statement":
+      if (p.statementId < MIN_LONG) throw belowMinLong(e)
+      if (p.via === "function-call") payload = wrapStatement({ ...p, via: "function_call" })
+      else if (p.via === "simple" || p.via === "extended") payload = wrapStatement(p)
+      else throw new AvroEncodeError({ reason: `via ${JSON.stringify(p.via)} is not a value of the event model` })
+      break
+    case "Decision":
+      if (p.statementId < MIN_LONG) throw belowMinLong(e)
+      if ((p.verdict as string) === READER_DEFAULT) throw readerDefault("verdict")
+      payload = wrapDecision(p)
+      break
     case "Result":
+      if (p.statementId < MIN_LONG || p.rows < MIN_LONG || p.bytes < MIN_LONG || p.durationMicros < MIN_LONG) throw belowMinLong(e)
+      payload = wrapResult(p)
       break
     default:
       throw new AvroEncodeError({ reason: `unknown payload kind ${JSON.stringify((p as { _tag: unknown })._tag)}` })
   }
-  return {
-    eventId: e.eventId,
-    sessionId: e.sessionId,
-    sequence: e.sequence,
-    time: e.time,
-    gateway: e.gateway,
-    payload: { [NS + p._tag]: record },
-  }
+  return { eventId: e.eventId, sessionId: e.sessionId, sequence: e.sequence, time: e.time, gateway: e.gateway, payload }
 }
 
 class Refused extends Error {}
@@ -249,17 +261,36 @@ const fromAvro = (v: Decoded): AuditEvent => {
 // ---------------------------------------------------------------------------------------------
 // plain binary
 
-/** The Avro binary body of an event, in the newest schema. Throws {@link AvroEncodeError} for an invalid event. */
-export const encodeEvent = (e: AuditEvent): Buffer => {
+// Bodies are written into a shared scratch buffer (grown when too small), then copied out once
+// with their framing header in front: one allocation per message.
+const SCRATCH_SIZE = 64 * 1024
+const SCRATCH_KEEP = 1024 * 1024
+let scratch = Buffer.allocUnsafe(SCRATCH_SIZE)
+
+const encodeFramed = (e: AuditEvent, header: Buffer | undefined): Buffer => {
   let value: unknown
   try {
     value = toAvro(e)
-    return CURRENT_SCHEMA.type.toBuffer(value)
+    const start = header === undefined ? 0 : header.length
+    for (;;) {
+      const end = CURRENT_SCHEMA.type.encode(value, scratch, start)
+      if (end >= 0) {
+        const out = Buffer.allocUnsafe(end)
+        if (header !== undefined) header.copy(out, 0)
+        scratch.copy(out, start, start, end)
+        if (scratch.length > SCRATCH_KEEP) scratch = Buffer.allocUnsafe(SCRATCH_SIZE) // after a huge event
+        return out
+      }
+      scratch = Buffer.allocUnsafe(Math.max(2 * scratch.length, scratch.length - end))
+    }
   } catch (cause) {
     if (cause instanceof AvroEncodeError) throw cause
     throw new AvroEncodeError({ reason: value === undefined ? describe(cause) : describeInvalid(value, cause) })
   }
 }
+
+/** The Avro binary body of an event, in the newest schema. Throws {@link AvroEncodeError} for an invalid event. */
+export const encodeEvent = (e: AuditEvent): Buffer => encodeFramed(e, undefined)
 
 const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
@@ -343,15 +374,10 @@ export const decodeEvent = (body: Buffer, writer: SchemaVersion = CURRENT_SCHEMA
 export const SINGLE_OBJECT_MAGIC = Buffer.from([0xc3, 0x01])
 export const SINGLE_OBJECT_HEADER_LENGTH = 10
 
+const SINGLE_OBJECT_HEADER = Buffer.concat([SINGLE_OBJECT_MAGIC, CURRENT_SCHEMA.fingerprint])
+
 /** `C3 01` + fingerprint (8 bytes LE) + body, in the newest schema. Throws like {@link encodeEvent}. */
-export const encodeSingleObject = (e: AuditEvent): Buffer => {
-  const body = encodeEvent(e)
-  const out = Buffer.allocUnsafe(SINGLE_OBJECT_HEADER_LENGTH + body.length)
-  SINGLE_OBJECT_MAGIC.copy(out, 0)
-  CURRENT_SCHEMA.fingerprint.copy(out, 2)
-  body.copy(out, SINGLE_OBJECT_HEADER_LENGTH)
-  return out
-}
+export const encodeSingleObject = (e: AuditEvent): Buffer => encodeFramed(e, SINGLE_OBJECT_HEADER)
 
 /** Decodes a single-object encoded event; the writer schema is looked up by its fingerprint among the known versions. */
 export const decodeSingleObject = (buf: Buffer): Result.Result<AuditEvent, AvroDecodeError> => {
@@ -376,12 +402,10 @@ export const CONFLUENT_HEADER_LENGTH = 5
 /** `00` + schema id (4 bytes BE) + body, in the newest schema: `schemaId` must be the registry's id for it. */
 export const encodeConfluent = (e: AuditEvent, schemaId: number): Buffer => {
   if (!Number.isInteger(schemaId) || schemaId < 0 || schemaId > 0xffffffff) throw new AvroEncodeError({ reason: `schema id ${schemaId} does not fit 4 bytes` })
-  const body = encodeEvent(e)
-  const out = Buffer.allocUnsafe(CONFLUENT_HEADER_LENGTH + body.length)
-  out[0] = 0
-  out.writeUInt32BE(schemaId, 1)
-  body.copy(out, CONFLUENT_HEADER_LENGTH)
-  return out
+  const header = Buffer.allocUnsafe(CONFLUENT_HEADER_LENGTH)
+  header[0] = 0
+  header.writeUInt32BE(schemaId, 1)
+  return encodeFramed(e, header)
 }
 
 /** The schema id of a Confluent-framed message. */

@@ -31,7 +31,7 @@ import { deflateRaw as deflateRawCb, inflateRaw as inflateRawCb } from "node:zli
 import avsc from "avsc"
 import { Data, Effect, Result, type Scope, Semaphore } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
-import { type BodyReader, bodyReader, CURRENT_SCHEMA, encodeEvent, schemaByFingerprint } from "./avro.ts"
+import { type BodyReader, bodyReader, CURRENT_SCHEMA, decodeSingleObject, encodeEvent, SINGLE_OBJECT_HEADER_LENGTH, schemaByFingerprint } from "./avro.ts"
 import { checkWellFormed, fingerprintOfCanonical, MalformedAvro, parsingCanonicalForm, readVarint } from "./avro-spec.ts"
 import type { AuditEvent } from "./events.ts"
 
@@ -67,8 +67,13 @@ export interface FileSinkOptions {
 export interface FileSink {
   /** Appends the events to the current file (rotating first when due); done when they are written (and synced). */
   readonly write: (events: NonEmptyReadonlyArray<AuditEvent>) => Effect.Effect<void, FileSinkError>
-  /** Same, for events already encoded with {@link encodeEvent} (the newest schema), e.g. from a spool. */
-  readonly writeEncoded: (bodies: NonEmptyReadonlyArray<Buffer>) => Effect.Effect<void, FileSinkError>
+  /**
+   * Same, for events already single-object encoded ({@link encodeSingleObject}: what a spool or
+   * the Kafka sink holds). The fingerprint says which schema wrote each: bodies of the newest
+   * schema are checked and copied as they are, older ones re-encoded; malformed ones or an
+   * unknown fingerprint fail the batch (op "encode").
+   */
+  readonly writeEncoded: (messages: NonEmptyReadonlyArray<Buffer>) => Effect.Effect<void, FileSinkError>
   /** Closes the current file; later writes fail. Also run when the scope closes. Idempotent. */
   readonly close: Effect.Effect<void>
   /** The file being written, if any. */
@@ -301,6 +306,19 @@ export const readContainerFiles = (directory: string): Effect.Effect<ReadonlyArr
 // ---------------------------------------------------------------------------------------------
 // the sink
 
+/** The body, in the newest schema, of a single-object encoded event; throws if it is not one. */
+const currentBody = (message: Buffer): Buffer => {
+  if (message.length >= SINGLE_OBJECT_HEADER_LENGTH && message[0] === 0xc3 && message[1] === 0x01 && CURRENT_SCHEMA.fingerprint.equals(message.subarray(2, SINGLE_OBJECT_HEADER_LENGTH))) {
+    const body = message.subarray(SINGLE_OBJECT_HEADER_LENGTH)
+    const end = checkWellFormed(CURRENT_SCHEMA.type, body, 0)
+    if (end !== body.length) throw new Error(`${body.length - end} bytes of trailing data after the event`)
+    return body
+  }
+  const decoded = decodeSingleObject(message)
+  if (Result.isFailure(decoded)) throw new Error(decoded.failure.reason)
+  return encodeEvent(decoded.success)
+}
+
 interface OpenFile {
   readonly path: string
   readonly handle: FileHandle
@@ -452,7 +470,16 @@ export const makeFileSink = (options: FileSinkOptions): Effect.Effect<FileSink, 
     const locked = <A>(op: FileSinkError["op"], f: () => Promise<A>): Effect.Effect<A, FileSinkError> =>
       lock.withPermit(Effect.uninterruptible(Effect.tryPromise({ try: f, catch: toError(op) })))
 
-    const writeEncoded = (bodies: NonEmptyReadonlyArray<Buffer>) => locked("write", () => append(bodies))
+    const writeEncoded = (messages: NonEmptyReadonlyArray<Buffer>): Effect.Effect<void, FileSinkError> =>
+      Effect.suspend(() => {
+        let bodies: Array<Buffer>
+        try {
+          bodies = messages.map(currentBody)
+        } catch (e) {
+          return Effect.fail(new FileSinkError({ op: "encode", path: directory, detail: describe(e) }))
+        }
+        return locked("write", () => append(bodies))
+      })
 
     const write = (events: NonEmptyReadonlyArray<AuditEvent>): Effect.Effect<void, FileSinkError> =>
       Effect.suspend(() => {

@@ -12,7 +12,7 @@ import avsc from "avsc"
 import { Effect, Exit, Scope } from "effect"
 import fc from "fast-check"
 import { afterEach, describe, expect, it } from "vitest"
-import { CURRENT_SCHEMA, encodeEvent } from "../../src/sinks/avro.ts"
+import { CURRENT_SCHEMA, encodeEvent, encodeSingleObject } from "../../src/sinks/avro.ts"
 import type { AuditEvent, Payload } from "../../src/sinks/events.ts"
 import {
   _internal,
@@ -163,11 +163,19 @@ describe("audit file sink", () => {
     }
   })
 
-  it("writeEncoded takes bodies already encoded (e.g. from a spool)", async () => {
+  it("writeEncoded takes single-object encoded events (as a spool holds them); malformed ones fail the batch", async () => {
     const dir = await tempDir()
     const { sink, close } = await openSink({ directory: dir, maxFileBytes: 1 << 20, maxFileAgeMs: 60_000, fsync: false })
     const batch = events(5)
-    await run(sink.writeEncoded([encodeEvent(batch[0]), ...batch.slice(1).map(encodeEvent)]))
+    await run(sink.writeEncoded([encodeSingleObject(batch[0]), ...batch.slice(1).map(encodeSingleObject)]))
+    const plain = encodeEvent(event())
+    const cut = encodeSingleObject(event()).subarray(0, 30)
+    const unknown = Buffer.from(encodeSingleObject(event()))
+    unknown[5] = unknown[5]! ^ 0xff
+    for (const bad of [plain, cut, unknown, Buffer.concat([encodeSingleObject(event()), Buffer.from([0])])]) {
+      const err = await Effect.runPromise(Effect.flip(sink.writeEncoded([encodeSingleObject(event()), bad])))
+      expect(err).toMatchObject({ _tag: "FileSinkError", op: "encode" })
+    }
     await close()
     expect(await run(readContainerFiles(dir))).toStrictEqual(batch)
   })

@@ -158,6 +158,17 @@ describe("audit events in Avro", () => {
     expect(() => encodeConfluent({} as AuditEvent, 2 ** 32)).toThrow(AvroEncodeError)
   })
 
+  it("events far larger than the encoder's scratch buffer (64 KiB), then small ones again", () => {
+    fc.assert(
+      fc.property(eventOf(statement), fc.integer({ min: 60_000, max: 3_000_000 }), eventOf(decision), (e, size, small) => {
+        const big = { ...e, payload: { ...e.payload, text: "é".repeat(size) } as Payload }
+        expect(ok(decodeSingleObject(encodeSingleObject(big)))).toStrictEqual(big)
+        expect(ok(decodeConfluent(encodeConfluent(small, 9), () => CURRENT_SCHEMA))).toStrictEqual(small)
+      }),
+      { numRuns: 10 },
+    )
+  })
+
   it("the event's own type is enforced when encoding: typed error, never a corrupt message", () => {
     fc.assert(
       fc.property(
