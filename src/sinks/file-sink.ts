@@ -31,7 +31,16 @@ import { deflateRaw as deflateRawCb, inflateRaw as inflateRawCb } from "node:zli
 import avsc from "avsc"
 import { Data, Effect, Result, type Scope, Semaphore } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
-import { type BodyReader, bodyReader, CURRENT_SCHEMA, decodeSingleObject, encodeEvent, SINGLE_OBJECT_HEADER_LENGTH, schemaByFingerprint } from "./avro.ts"
+import {
+  type BodyReader,
+  bodyReader,
+  CURRENT_SCHEMA,
+  decodeSingleObject,
+  encodeEvent,
+  SINGLE_OBJECT_HEADER_LENGTH,
+  schemaByFingerprint,
+  type SchemaVersion,
+} from "./avro.ts"
 import { checkWellFormed, fingerprintOfCanonical, MalformedAvro, parsingCanonicalForm, readVarint } from "./avro-spec.ts"
 import type { AuditEvent } from "./events.ts"
 
@@ -180,7 +189,7 @@ const readerForSchema = (schemaJson: string): Result.Result<BodyReader, string> 
   } catch {
     return Result.fail("avro.schema is not JSON")
   }
-  let known = undefined
+  let known: SchemaVersion | undefined
   try {
     known = schemaByFingerprint(fingerprintOfCanonical(parsingCanonicalForm(parsed)))
   } catch (e) {
