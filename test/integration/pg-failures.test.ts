@@ -45,6 +45,7 @@ describe("PG gateway failure handling", () => {
     fakePort = await freePort()
     fake = createServer((sock) => {
       let startup = true
+      let queries = 0
       sock.on("data", (chunk) => {
         if (startup) {
           startup = false
@@ -52,6 +53,18 @@ describe("PG gateway failure handling", () => {
             Buffer.concat([
               encodeBackend({ _tag: "AuthenticationOk" }),
               encodeBackend({ _tag: "BackendKeyData", processId: 7, secretKey: 9 }),
+              encodeBackend({ _tag: "ReadyForQuery", status: "I" })
+            ])
+          )
+        } else if (chunk[0] === 0x51 && queries++ === 0) {
+          // Sluice's own question after login: the search path, then user functions (none).
+          sock.write(
+            Buffer.concat([
+              encodeBackend({ _tag: "RowDescription", fields: [{ name: "s", tableOid: 0, columnAttr: 0, typeOid: 25, typeSize: -1, typeModifier: -1, format: 0 }] }),
+              encodeBackend({ _tag: "DataRow", values: [Buffer.from("{public}")] }),
+              encodeBackend({ _tag: "CommandComplete", tag: "SELECT 1" }),
+              encodeBackend({ _tag: "RowDescription", fields: [{ name: "f", tableOid: 0, columnAttr: 0, typeOid: 25, typeSize: -1, typeModifier: -1, format: 0 }] }),
+              encodeBackend({ _tag: "CommandComplete", tag: "SELECT 0" }),
               encodeBackend({ _tag: "ReadyForQuery", status: "I" })
             ])
           )

@@ -206,11 +206,8 @@ describe("policy hot reload during live sessions", () => {
   })
 
   /**
-   * GATEWAY BUG (fails today): a Kubernetes ConfigMap volume is `policy.yaml ->
-   * ..data/policy.yaml`, and kubelet updates it by renaming a new `..data_tmp` symlink over
-   * `..data`. The store watches the policy file's directory but keeps only events whose
-   * file name is the policy file's, and this update names only `..data_tmp` and `..data`:
-   * the new policy is not loaded until SIGHUP (or a restart).
+   * A Kubernetes ConfigMap volume is `policy.yaml -> ..data/policy.yaml`, and kubelet updates
+   * it by renaming a new `..data_tmp` symlink over `..data`: no event names the policy file.
    */
   it("a ConfigMap-style update (the ..data symlink swapped) is reloaded without SIGHUP", async () => {
     const dir = gw.dir

@@ -10,7 +10,6 @@ import { type Frame, Framer } from "../../src/codecs/pg/framing.ts"
 import { decodeFrontend, encodeFrontend, type FrontendMessage } from "../../src/codecs/pg/frontend.ts"
 import { loadClassifier, makeClassifier } from "../../src/rules/classify/index.ts"
 import type { Policy } from "../../src/rules/policy/schema.ts"
-import { initialSearchPath } from "../../src/streams/pg/enforce.ts"
 import { auditOff } from "../../src/sinks/audit-log.ts"
 import { ResponseTracker } from "../../src/streams/pg/responses.ts"
 import type { SessionState } from "../../src/streams/pg/session-state.ts"
@@ -46,7 +45,7 @@ const state = (policy: Policy = ALLOW_ALL, serverProcessId = 4242, clientProcess
     policy: () => ({ policy, version: "test" }),
     classify: (sql) => classifier.classify(sql)
   },
-  enforcement: { searchPath: initialSearchPath(undefined, "sluice_backend"), sqlPrepared: new Map(), parserUnsafe: undefined },
+  enforcement: { searchPath: ["public"], searchPathVersion: 0, userFunctions: new Set(), parsed: new Map(), sqlPrepared: new Map(), parserUnsafe: undefined },
   audit: auditOff.session("s"),
   responses: new ResponseTracker(),
   statements: { next: 0, named: new Map(), portals: new Map() },
@@ -135,10 +134,40 @@ describe("client → server stages", () => {
     )
   })
 
+  it("replace a blocked unnamed Parse by a raise on the unnamed statement, as a failed Parse replaces it", () => {
+    const s = state(NO_WRITES)
+    const out = send(s, { _tag: "Parse", name: "", sql: "INSERT INTO t VALUES (1)", paramTypes: [] })
+    expect(out.map((b) => decoded(b))).toMatchObject([{ _tag: "Parse", name: "" }, { _tag: "Bind", statement: "" }, { _tag: "Execute" }])
+  })
+
+  it("skip to Sync within the very batch of the blocked Parse", () => {
+    const s = state(NO_WRITES)
+    const frames = [
+      encodeFrontend({ _tag: "Parse", name: "", sql: "DELETE FROM t", paramTypes: [] }),
+      encodeFrontend({ _tag: "Bind", portal: "", statement: "", paramFormats: [], params: [], resultFormats: [] }),
+      encodeFrontend({ _tag: "Execute", portal: "", maxRows: 0 }),
+      encodeFrontend({ _tag: "Sync" }),
+      encodeFrontend({ _tag: "Query", sql: "SELECT 1" })
+    ].map(frameOf)
+    // As the relay does: every frame of the batch is decided before any is routed.
+    const decisions = frames.map((f) => decide(classify(f, s), s))
+    expect(decisions.map((d) => d._tag)).toEqual(["Block", "Discard", "Discard", "Forward", "Forward"])
+    expect(s.discardingUntilSync).toBe(false)
+  })
+
+  it("judge again a prepared statement bound after the search path moved", () => {
+    const s = state({ ...NO_WRITES, rules: [{ id: "no-secret", match: { relations: ["secret.*"] }, action: "block" }] })
+    expect(send(s, { _tag: "Parse", name: "q", sql: "SELECT * FROM data", paramTypes: [] }).map((b) => decoded(b)._tag)).toEqual(["Parse"])
+    send(s, { _tag: "Query", sql: "SET search_path = secret" })
+    const bind = send(s, { _tag: "Bind", portal: "", statement: "q", paramFormats: [], params: [], resultFormats: [] })
+    expect(bind.map((b) => decoded(b)._tag)).toEqual(["Close", "Parse", "Bind", "Execute"])
+    expect(s.discardingUntilSync).toBe(true)
+  })
+
   it("replace a blocked Parse by a raise, then skip the client's messages up to Sync", () => {
     const s = state(NO_WRITES)
     const out = send(s, { _tag: "Parse", name: "w", sql: "INSERT INTO t VALUES (1)", paramTypes: [] })
-    expect(out.map((b) => decoded(b)._tag)).toEqual(["Parse", "Bind", "Execute"])
+    expect(out.map((b) => decoded(b)._tag)).toEqual(["Close", "Parse", "Bind", "Execute"])
     expect(s.discardingUntilSync).toBe(true)
     expect(send(s, { _tag: "Bind", portal: "", statement: "w", paramFormats: [], params: [], resultFormats: [] })).toEqual([])
     expect(send(s, { _tag: "Execute", portal: "", maxRows: 0 })).toEqual([])
@@ -229,6 +258,7 @@ describe("server → client stage", () => {
     const message = "writes are not allowed (rule no-writes)"
     const replies = [
       encodeBackend({ _tag: "ParseComplete" }),
+      encodeBackend({ _tag: "CloseComplete" }),
       encodeBackend({ _tag: "ParseComplete" }),
       encodeBackend({ _tag: "BindComplete" }),
       encodeBackend({ _tag: "ErrorResponse", fields: [["S", "ERROR"], ["V", "ERROR"], ["C", "42501"], ["M", message], ["W", "PL/pgSQL function inline_code_block line 1 at RAISE"]] }),

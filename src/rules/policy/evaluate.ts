@@ -6,7 +6,9 @@
  * the target's default (by name, then `*`, then block). Conditions are read so that
  * no rule says more than it means:
  * - an allow rule's `relations` and `functions` must cover EVERY relation and function
- *   the statement touches; a block, mask or hold rule's need only touch ONE;
+ *   the statement touches; a block, mask or hold rule's need only touch ONE; an allow
+ *   rule's `relations` never cover a statement that changes something but names no
+ *   relation Sluice could see (DROP SCHEMA, nextval(text), CREATE FUNCTION …);
  * - an unqualified relation may resolve to any schema on the session's search path, so
  *   allow rules must cover every candidate, and other rules match if any candidate does;
  * - class `unknown` is never allowed unless a rule lists it in `classes`: not by a rule
@@ -121,7 +123,7 @@ export const ruleMatches = (rule: Rule, who: Principal, target: TargetFacts, s: 
       ((m.target.names === undefined || anyGlob(m.target.names, target.name)) &&
         (m.target.databases === undefined || anyGlob(m.target.databases, target.database)))) &&
     classMatches(m, rule.action, s.class) &&
-    (m.relations === undefined || relationsMatch(m.relations, s.relations, all)) &&
+    (m.relations === undefined || (relationsMatch(m.relations, s.relations, all) && !(all && s.relations.length === 0 && s.class !== "read"))) &&
     (m.functions === undefined || functionsMatch(m.functions, s.functions, all)) &&
     (m.regex === undefined || new RegExp(m.regex, "u").test(s.text))
   )

@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto"
 import { watch } from "node:fs"
-import { basename, dirname, resolve } from "node:path"
+import { dirname, resolve } from "node:path"
 import { Context, Duration, Effect, Layer, Queue, Stream } from "effect"
 import { InvalidFile } from "../../config/yaml.ts"
 import { loadPolicy } from "./load.ts"
@@ -48,15 +48,13 @@ export const makePolicyStore = (file: string) =>
       Effect.tapError((e) => Effect.logError(`policy reload rejected, keeping version ${loaded.version}\n${e.message}`))
     )
 
-    // Editors replace files by rename, so watch the directory and filter by name.
+    // Editors replace files by rename, and Kubernetes swaps a symlinked directory, so any
+    // change in the directory wakes a reload; an unchanged policy reloads as a no-op.
     const triggers = yield* Queue.sliding<void>(1)
     const wake = () => void Queue.offerUnsafe(triggers, undefined)
-    const name = basename(file)
     yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const watcher = watch(dirname(resolve(file)), (_event, changed) => {
-          if (changed === null || changed === name) wake()
-        })
+        const watcher = watch(dirname(resolve(file)), () => wake())
         watcher.on("error", () => {})
         process.on("SIGHUP", wake)
         return watcher

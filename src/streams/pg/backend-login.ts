@@ -23,6 +23,10 @@ export interface BackendSession {
   readonly greeting: ReadonlyArray<Frame>
   /** The server's ParameterStatus values at login. */
   readonly parameters: ReadonlyArray<readonly [name: string, value: string]>
+  /** The schemas unqualified names resolve to, as the server says after login; undefined if it would not say. */
+  readonly searchPath: ReadonlyArray<string> | undefined
+  /** Names of functions defined in those schemas (outside pg_catalog): an unqualified call may reach them. */
+  readonly userFunctions: ReadonlySet<string> | undefined
   readonly processId: number
   readonly secretKey: number
 }
@@ -109,9 +113,11 @@ export const loginToTarget = (
         case "BackendKeyData":
           key = { processId: m.processId, secretKey: m.secretKey }
           continue
-        case "ReadyForQuery":
+        case "ReadyForQuery": {
           if (key === undefined) return yield* violation("no BackendKeyData before ReadyForQuery")
-          return { reader, writer, greeting, parameters: reported, ...key }
+          const { searchPath, userFunctions } = yield* resolutionContext(writer, next)
+          return { reader, writer, greeting, parameters: reported, searchPath, userFunctions, ...key }
+        }
         default:
           return yield* violation(`unexpected ${m._tag} during login`)
       }
@@ -122,6 +128,69 @@ export const loginToTarget = (
       SocketError: () => Effect.fail(new TargetGone({ target: target.config.name }))
     })
   )
+
+/** Both questions in one Query: the effective path, then the user functions visible on it. */
+const RESOLUTION_QUERY = `SELECT pg_catalog.current_schemas(false)::text;
+SELECT DISTINCT p.proname::text FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = ANY (pg_catalog.current_schemas(false)) AND n.nspname NOT IN ('pg_catalog', 'information_schema')`
+
+/**
+ * Asks the server where unqualified names resolve for this session (role and database
+ * defaults apply; schemas that do not exist, often "$user", are left out), and which
+ * user-defined function names an unqualified call may reach there. One round trip per
+ * session, before the client's first statement.
+ */
+const resolutionContext = <E>(
+  writer: Socket.Writer,
+  next: Effect.Effect<{ readonly message: BackendMessage }, E | Socket.SocketError>
+) =>
+  Effect.gen(function* () {
+    yield* writer.write(encodeFrontend({ _tag: "Query", sql: RESOLUTION_QUERY }))
+    let path: string | undefined
+    const functions = new Set<string>()
+    let resultSet = 0
+    let failed = false
+    for (;;) {
+      const { message: m } = yield* next
+      if (m._tag === "DataRow" && m.values[0] != null) {
+        const text = Buffer.from(m.values[0]).toString("utf8")
+        if (resultSet === 0) path = text
+        else functions.add(text)
+      }
+      if (m._tag === "CommandComplete") resultSet++
+      if (m._tag === "ErrorResponse") failed = true
+      if (m._tag === "ReadyForQuery") {
+        return failed || path === undefined
+          ? { searchPath: undefined, userFunctions: undefined }
+          : { searchPath: parseNameArray(path), userFunctions: functions }
+      }
+    }
+  })
+
+/** PostgreSQL's text form of a name[]: {a,"b c","d\"e"}. */
+export const parseNameArray = (text: string): ReadonlyArray<string> | undefined => {
+  if (!text.startsWith("{") || !text.endsWith("}")) return undefined
+  const names: Array<string> = []
+  const body = text.slice(1, -1)
+  let i = 0
+  while (i < body.length) {
+    let name = ""
+    if (body[i] === '"') {
+      i++
+      while (i < body.length && body[i] !== '"') {
+        if (body[i] === "\\") i++
+        name += body[i] ?? ""
+        i++
+      }
+      i++
+    } else {
+      while (i < body.length && body[i] !== ",") name += body[i++]
+    }
+    names.push(name)
+    if (body[i] === ",") i++
+  }
+  return names
+}
 
 const scramExchange = <E>(
   target: ResolvedTarget,

@@ -32,9 +32,22 @@ export const raiseStatement = (e: BlockError): string => {
 export const blockedQuery = (allowed: ReadonlyArray<string>, e: BlockError): Uint8Array =>
   encodeFrontend({ _tag: "Query", sql: [...allowed, raiseStatement(e)].join(";\n") })
 
-/** Parse, Bind and Execute of the raise, on the unnamed statement and portal: the server then skips to Sync. */
-export const blockedParse = (e: BlockError): ReadonlyArray<Uint8Array> => [
-  encodeFrontend({ _tag: "Parse", name: "", sql: raiseStatement(e), paramTypes: [] }),
-  encodeFrontend({ _tag: "Bind", portal: "", statement: "", paramFormats: [], params: [], resultFormats: [] }),
-  encodeFrontend({ _tag: "Execute", portal: "", maxRows: 0 })
-]
+/** The statement name Sluice parses a raise into when the client's unnamed statement must survive. */
+export const RAISE_STATEMENT = "sluice_block"
+
+/**
+ * The raise as extended-protocol messages: the server answers with the error and then
+ * skips to Sync. A blocked unnamed Parse replaces the unnamed statement, as a failed
+ * one would; otherwise the raise goes through Sluice's own named statement (closed
+ * first: closing a missing statement is not an error), and the client's unnamed
+ * statement stays as it was.
+ */
+export const blockedExtended = (e: BlockError, replacesUnnamed: boolean): ReadonlyArray<Uint8Array> => {
+  const name = replacesUnnamed ? "" : RAISE_STATEMENT
+  return [
+    ...(replacesUnnamed ? [] : [encodeFrontend({ _tag: "Close", kind: "S", name })]),
+    encodeFrontend({ _tag: "Parse", name, sql: raiseStatement(e), paramTypes: [] }),
+    encodeFrontend({ _tag: "Bind", portal: "", statement: name, paramFormats: [], params: [], resultFormats: [] }),
+    encodeFrontend({ _tag: "Execute", portal: "", maxRows: 0 })
+  ]
+}

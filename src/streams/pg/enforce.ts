@@ -29,6 +29,15 @@ export interface EnforcementState {
   readonly sqlPrepared: Map<string, StatementInfo>
   /** Set when the server reports a setting under which Sluice's parser may misread statements. */
   parserUnsafe: string | undefined
+  /** Bumped whenever the search path may have moved: statements judged before must be judged again. */
+  searchPathVersion: number
+  /**
+   * User-defined function names an unqualified call may resolve to (undefined: unknown, so
+   * every unqualified call might). A call by such a name may not be the built-in one.
+   */
+  readonly userFunctions: ReadonlySet<string> | undefined
+  /** Protocol-level prepared statements that were allowed, with the search path they were judged under. */
+  readonly parsed: Map<string, { readonly statement: StatementInfo; readonly searchPathVersion: number }>
 }
 
 /** Client-only encodings whose multibyte characters may contain ASCII bytes such as a backslash. */
@@ -66,13 +75,6 @@ export type Verdict =
   /** `allowed`: the statements before the block, which run as the server would run them. */
   | { readonly _tag: "Block"; readonly allowed: ReadonlyArray<Allowed>; readonly blocked: Blocked }
 
-export const initialSearchPath = (startupValue: string | undefined, backendUser: string): ReadonlyArray<string> | "any" => {
-  const raw = startupValue ?? `"$user", public`
-  const parts = raw.split(",").map((p) => p.trim())
-  if (parts.some((p) => p === "" || /["']/.test(p.replace(/^"\$user"$/, "")))) return "any"
-  return parts.map((p) => (p === `"$user"` || p === "$user" ? backendUser : p.toLowerCase()))
-}
-
 const relationFacts = (r: RelationRef, state: EnforcementState): RelationFacts => {
   if (r.schema !== undefined) return { schemas: [r.schema], name: r.name }
   if (state.searchPath === "any") return { schemas: "any", name: r.name }
@@ -80,13 +82,19 @@ const relationFacts = (r: RelationRef, state: EnforcementState): RelationFacts =
   return { schemas: r.name.startsWith("pg_") ? ["pg_catalog", ...state.searchPath] : state.searchPath, name: r.name }
 }
 
+/** An unqualified call that may reach a user-defined function of that name, whatever built-in it names. */
+const shadowedCall = (s: StatementInfo, state: EnforcementState): string | undefined =>
+  s.functions.find((f) => f.schema === undefined && (state.userFunctions === undefined || state.userFunctions.has(f.name)))?.name
+
 const factsOf = (s: StatementInfo, state: EnforcementState): StatementFacts => {
   // EXECUTE runs what was PREPAREd: judge the body (unknown if Sluice never saw it).
   const body = s.prepared?.kind === "execute" ? state.sqlPrepared.get(s.prepared.name) : s
   if (body === undefined) return { text: s.text, class: "unknown", relations: [], functions: [] }
+  const shadowed = body.class === "read" || body.class === "copy-out" ? shadowedCall(body, state) : undefined
   return {
     text: s.text,
-    class: body.class,
+    // A read that may call a user-defined function could do anything that function does.
+    class: shadowed === undefined ? body.class : "unknown",
     relations: [...body.reads, ...body.writes].map((r) => relationFacts(r, state)),
     functions: body.functions
   }
@@ -122,6 +130,18 @@ const decideOne = (e: Enforcer, state: EnforcementState, s: StatementInfo, polic
   }
 }
 
+/**
+ * Any statement that may move where unqualified names resolve: a SET of the search path
+ * however spelled (the classifier says so), a schema created or renamed, or anything
+ * resetting settings wholesale.
+ */
+const movesSearchPath = (s: StatementInfo): boolean =>
+  s.class !== "read" &&
+  (s.reasons.some((r) => r.includes("search_path")) || /search_path|\bschema\b|discard\s+all|reset\s+all|set_config/iu.test(s.text))
+
+/** A temporary relation: pg_temp is searched before the path, so it becomes a candidate for every name. */
+const createsTemporary = (s: StatementInfo): boolean => s.class !== "read" && /\btemp(orary)?\b|pg_temp/iu.test(s.text)
+
 /** What an allowed statement changes for the decisions after it. */
 const remember = (state: EnforcementState, s: StatementInfo): void => {
   const p = s.prepared
@@ -130,8 +150,13 @@ const remember = (state: EnforcementState, s: StatementInfo): void => {
     if (p.name === "" || p.name.toLowerCase() === "all") state.sqlPrepared.clear()
     else state.sqlPrepared.delete(p.name)
   }
-  // Any statement that may move the search path makes unqualified names resolve anywhere.
-  if (/search_path|discard\s+all|reset\s+all|set_config/iu.test(s.text) && s.class !== "read") state.searchPath = "any"
+  if (movesSearchPath(s)) {
+    state.searchPath = "any"
+    state.searchPathVersion++
+  } else if (createsTemporary(s) && state.searchPath !== "any" && state.searchPath[0] !== "pg_temp") {
+    state.searchPath = ["pg_temp", ...state.searchPath]
+    state.searchPathVersion++
+  }
 }
 
 /** What classification says about one Query or Parse text, before the policy is asked. */
@@ -198,10 +223,24 @@ const unsafe = (reason: string, text: string): Blocked => ({
   statement: unknownStatement(text.slice(0, 200), reason)
 })
 
+/**
+ * Bind of a prepared statement judged under a search path that has moved since: the
+ * server re-plans it under the new path, so it is judged again, as it would be now.
+ */
+export const decideBind = (e: Enforcer, state: EnforcementState, statementName: string): Blocked | undefined => {
+  const parsed = state.parsed.get(statementName)
+  if (parsed === undefined || parsed.searchPathVersion === state.searchPathVersion) return undefined
+  const o = decideOne(e, state, parsed.statement, e.policy())
+  return isBlocked(o) ? o : undefined
+}
+
 export const decideFunctionCall = (e: Enforcer, state: EnforcementState, functionOid: number): Allowed | Blocked => {
   const text = `<function call protocol: function oid ${functionOid}>`
   if (state.parserUnsafe !== undefined) return unsafe(state.parserUnsafe, text)
-  return decideOne(e, state, unknownStatement(text, "the function call protocol does not say what the function does"), e.policy())
+  // Admin, not unknown: the message names a function only by OID, which may be pg_terminate_backend,
+  // so allowing statements of unknown effect must not allow it.
+  const call: StatementInfo = { ...unknownStatement(text, "the function call protocol names the function only by OID"), class: "admin" }
+  return decideOne(e, state, call, e.policy())
 }
 
 export { isBlocked }

@@ -21,21 +21,6 @@ export interface Peer {
 
 const isLast = (d: Decided): boolean => d._tag === "Malformed" || (d._tag === "Forward" && d.frame.type === FrontendType.Terminate)
 
-const KIND = { [FrontendType.Query]: "Query", [FrontendType.Parse]: "Parse", [FrontendType.FunctionCall]: "FunctionCall" } as const
-
-/** A statement the audit trail cannot record does not run: it is blocked instead. */
-const unlessAuditRefuses = (d: Decided, state: SessionState): Decided => {
-  if (d._tag !== "Forward" || d.allowed.length === 0) return d
-  const refused = state.audit.refusal()
-  if (refused === undefined) return d
-  return {
-    _tag: "Block",
-    kind: KIND[d.frame.type as keyof typeof KIND],
-    allowed: [],
-    blocked: { action: "block", ruleId: "audit-unavailable", message: `the audit trail cannot record statements (${refused}), so they are refused`, statement: d.allowed[0]!.statement }
-  }
-}
-
 /** Records events; the statement already ran or was blocked, so a failure here is an alarm, not a refusal. */
 const record = (state: SessionState, payloads: ReadonlyArray<Payload>) =>
   payloads.length === 0
@@ -61,7 +46,7 @@ const clientToServer = (client: Peer, server: Peer, state: SessionState) => {
         return classify(f, state)
       })
     ),
-    Stream.mapArray((cs) => Arr.map(cs, (c) => unlessAuditRefuses(decide(c, state), state))),
+    Stream.mapArray((cs) => Arr.map(cs, (c) => decide(c, state))),
     Stream.takeUntil(isLast),
     Stream.runForEachArray((decisions) =>
       Effect.gen(function* () {

@@ -41,6 +41,9 @@ interface Entry {
   bytes: number
 }
 
+/** Where (W), file (F), line (L) and routine (R) of the PL/pgSQL RAISE that carries out a block. */
+const RAISE_ONLY_FIELDS: ReadonlySet<string> = new Set(["W", "F", "L", "R"])
+
 const EXTENDED: ReadonlySet<Sent> = new Set(["Parse", "Bind", "Describe", "Execute", "Close"])
 
 const micros = (): number => Math.round(performance.now() * 1000)
@@ -160,10 +163,10 @@ export class ResponseTracker {
       while (this.peek() !== undefined && this.peek()!.sent !== "Sync") this.shift()
     }
     if (typeof head.origin !== "object") return "forward"
-    // The error a block raised through the server, without the PL/pgSQL CONTEXT line it
+    // The error a block raised through the server, without the PL/pgSQL details it
     // carries. Any other error (a statement before the block failed first) passes as it is.
     const raised = head.origin.raise
     if (!fields.some(([code, value]) => code === "M" && value === raised)) return "forward"
-    return encodeBackend({ _tag: "ErrorResponse", fields: fields.filter(([code]) => code !== "W") })
+    return encodeBackend({ _tag: "ErrorResponse", fields: fields.filter(([code]) => !RAISE_ONLY_FIELDS.has(code)) })
   }
 }

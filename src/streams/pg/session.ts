@@ -18,7 +18,7 @@ import { CancelRegistry } from "./cancel-registry.ts"
 import { authenticateClient } from "./client-auth.ts"
 import { AuditUnavailable, ClientGone, LoginTimeout, type SessionError, toProblem, UnknownTarget } from "./errors.ts"
 import { FramedReader } from "./framed-reader.ts"
-import { type Enforcer, initialSearchPath, parserSafety } from "./enforce.ts"
+import { type Enforcer, parserSafety } from "./enforce.ts"
 import { relay } from "./relay.ts"
 import { ResponseTracker } from "./responses.ts"
 import type { SessionState } from "./session-state.ts"
@@ -111,7 +111,10 @@ const runSession = (settings: GatewaySettings, client: FramedReader, clientWrite
       enforcer,
       audit,
       enforcement: {
-        searchPath: initialSearchPath(hello.parameters.get("search_path"), target.config.user),
+        searchPath: server.searchPath ?? "any",
+        searchPathVersion: 0,
+        userFunctions: server.userFunctions,
+        parsed: new Map(),
         sqlPrepared: new Map(),
         parserUnsafe: server.parameters.map(([name, value]) => parserSafety(name, value)).find((r) => r !== undefined)
       },

@@ -8,8 +8,8 @@ import { BackendType, decodeBackend, encodeBackend, field } from "../../codecs/p
 import type { Frame } from "../../codecs/pg/framing.ts"
 import { decodeFrontend, FrontendType } from "../../codecs/pg/frontend.ts"
 import type { StatementInfo } from "../../rules/classify/index.ts"
-import { blockedParse, blockedQuery } from "./block.ts"
-import { type Allowed, type Blocked, type Classified as ClassifiedSql, classifySql, decideFunctionCall, decideSql, isBlocked, parserSafety } from "./enforce.ts"
+import { blockedExtended, blockedQuery } from "./block.ts"
+import { type Allowed, type Blocked, type Classified as ClassifiedSql, classifySql, decideBind, decideFunctionCall, decideSql, isBlocked, parserSafety } from "./enforce.ts"
 import type { Sent } from "./responses.ts"
 import type { SessionState } from "./session-state.ts"
 
@@ -23,7 +23,14 @@ export type Classified =
 
 export type Decided =
   | { readonly _tag: "Forward"; readonly frame: Frame; readonly allowed: ReadonlyArray<Allowed> }
-  | { readonly _tag: "Block"; readonly kind: "Query" | "Parse" | "FunctionCall"; readonly allowed: ReadonlyArray<Allowed>; readonly blocked: Blocked }
+  | {
+      readonly _tag: "Block"
+      readonly kind: "Query" | "Parse" | "Bind" | "FunctionCall"
+      readonly allowed: ReadonlyArray<Allowed>
+      readonly blocked: Blocked
+      /** For Parse and Bind: the client's statement name. */
+      readonly statementName?: string
+    }
   /** Skipped, as the server skips messages after an error until Sync. */
   | { readonly _tag: "Discard" }
   | { readonly _tag: "Malformed"; readonly detail: string }
@@ -74,6 +81,28 @@ export const classify = (frame: Frame, state: SessionState): Classified => {
 }
 
 export const decide = (c: Classified, state: SessionState): Decided => {
+  const d = decideFrame(c, state)
+  // After a blocked Parse or Bind the server skips to Sync, and so must the frames that
+  // follow it in this very batch: the flag is set here, frame by frame, not when routing.
+  if (d._tag === "Block" && (d.kind === "Parse" || d.kind === "Bind")) state.discardingUntilSync = true
+  return d
+}
+
+/** A statement the audit trail cannot record does not run: it is blocked instead. */
+const unlessAuditRefuses = (d: Decided, frame: Frame, state: SessionState): Decided => {
+  if (d._tag !== "Forward" || d.allowed.length === 0) return d
+  const refused = state.audit.refusal()
+  if (refused === undefined) return d
+  return {
+    _tag: "Block",
+    kind: frame.type === FrontendType.Parse ? "Parse" : frame.type === FrontendType.FunctionCall ? "FunctionCall" : "Query",
+    ...(frame.type === FrontendType.Parse ? { statementName: nameAt(frame.bytes, 5) } : {}),
+    allowed: [],
+    blocked: { action: "block", ruleId: "audit-unavailable", message: `the audit trail cannot record statements (${refused}), so they are refused`, statement: d.allowed[0]!.statement }
+  }
+}
+
+const decideFrame = (c: Classified, state: SessionState): Decided => {
   if (c._tag === "Malformed") return c
   if (state.discardingUntilSync) {
     if (c.frame.type === FrontendType.Sync) state.discardingUntilSync = false
@@ -81,17 +110,29 @@ export const decide = (c: Classified, state: SessionState): Decided => {
     return { _tag: "Forward", frame: c.frame, allowed: [] }
   }
   switch (c._tag) {
-    case "Passthrough":
+    case "Passthrough": {
+      if (c.frame.type === FrontendType.Bind) {
+        const { statement } = bindNames(c.frame.bytes)
+        const blocked = decideBind(state.enforcer, state.enforcement, statement)
+        if (blocked !== undefined) return { _tag: "Block", kind: "Bind", allowed: [], blocked, statementName: statement }
+      }
       return { _tag: "Forward", frame: c.frame, allowed: [] }
+    }
     case "Statement": {
       const v = decideSql(state.enforcer, state.enforcement, c.sql, c.classified)
-      return v._tag === "Allow"
-        ? { _tag: "Forward", frame: c.frame, allowed: v.allowed }
-        : { _tag: "Block", kind: c.kind, allowed: v.allowed, blocked: v.blocked }
+      const statementName = c.kind === "Parse" ? nameAt(c.frame.bytes, 5) : undefined
+      if (v._tag === "Block") return { _tag: "Block", kind: c.kind, allowed: v.allowed, blocked: v.blocked, ...(statementName === undefined ? {} : { statementName }) }
+      const d = unlessAuditRefuses({ _tag: "Forward", frame: c.frame, allowed: v.allowed }, c.frame, state)
+      if (d._tag === "Forward" && statementName !== undefined && v.allowed.length === 1) {
+        state.enforcement.parsed.set(statementName, { statement: v.allowed[0]!.statement, searchPathVersion: state.enforcement.searchPathVersion })
+      }
+      return d
     }
     case "FunctionCall": {
       const o = decideFunctionCall(state.enforcer, state.enforcement, c.functionOid)
-      return isBlocked(o) ? { _tag: "Block", kind: "FunctionCall", allowed: [], blocked: o } : { _tag: "Forward", frame: c.frame, allowed: [o] }
+      return isBlocked(o)
+        ? { _tag: "Block", kind: "FunctionCall", allowed: [], blocked: o }
+        : unlessAuditRefuses({ _tag: "Forward", frame: c.frame, allowed: [o] }, c.frame, state)
     }
   }
 }
@@ -104,7 +145,7 @@ const bindNames = (bytes: Uint8Array): { portal: string; statement: string } => 
   return { portal: nameAt(bytes, 5), statement: nameAt(bytes, portalEnd + 1) }
 }
 
-const VIA = { Query: "simple", Parse: "extended", FunctionCall: "function-call" } as const
+const VIA = { Query: "simple", Parse: "extended", Bind: "extended", FunctionCall: "function-call" } as const
 
 /**
  * Turns a decision into bytes for the server, recording what each answers and which
@@ -140,7 +181,10 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
           break
         }
         case FrontendType.Close:
-          ;(f.bytes[5] === 0x53 ? ids.named : ids.portals).delete(nameAt(f.bytes, 6))
+          if (f.bytes[5] === 0x53) {
+            ids.named.delete(nameAt(f.bytes, 6))
+            state.enforcement.parsed.delete(nameAt(f.bytes, 6))
+          } else ids.portals.delete(nameAt(f.bytes, 6))
           break
         case FrontendType.Terminate:
           state.terminating = true
@@ -154,12 +198,13 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
       const b = d.blocked
       const blocked: Audited = { id: ids.next++, statement: b.statement, via: VIA[d.kind], verdict: b.action, ruleId: b.ruleId, reason: b.message }
       const raise = { raise: b.message }
-      if (d.kind === "Parse") {
+      if (d.kind === "Parse" || d.kind === "Bind") {
+        const replacesUnnamed = d.kind === "Parse" && d.statementName === ""
+        if (!replacesUnnamed) state.responses.sent("Close", "drop")
         state.responses.sent("Parse", "drop")
         state.responses.sent("Bind", "drop")
         state.responses.sent("Execute", raise, [blocked.id])
-        state.discardingUntilSync = true
-        return { bytes: blockedParse({ message: b.message }), audited: [blocked] }
+        return { bytes: blockedExtended({ message: b.message }, replacesUnnamed), audited: [blocked] }
       }
       state.responses.sent("Query", raise, [...audited.map((a) => a.id), blocked.id])
       return { bytes: [blockedQuery(d.allowed.map((a) => a.statement.text), { message: b.message })], audited: [...audited, blocked] }
