@@ -91,6 +91,38 @@ export const Limits = Schema.Struct({
 })
 export type Limits = typeof Limits.Type
 
+const Bytes = PositiveInt
+
+export const Audit = Schema.Struct({
+  /** Off only for benchmarks: nothing is recorded. */
+  enabled: Schema.Boolean.pipe(defaultTo(true)),
+  spool: Schema.Struct({
+    directory: Schema.NonEmptyString.pipe(defaultTo("sluice-audit/spool")),
+    /** Unshipped events on disk; beyond it, `onFull` applies. */
+    maxBytes: Bytes.pipe(defaultTo(1024 * 1024 * 1024)),
+    segmentBytes: Bytes.pipe(defaultTo(64 * 1024 * 1024)),
+    fsyncIntervalMs: PositiveInt.pipe(defaultTo(50)),
+    /** `refuse`: statements are refused while the spool is full. `drop`: events are dropped and counted (an alarm). */
+    onFull: Schema.Literals(["refuse", "drop"]).pipe(defaultTo("refuse"))
+  }).pipe(defaultTo({})),
+  /** Ship to Kafka; without it, events go to Avro container files. */
+  kafka: Schema.optionalKey(
+    Schema.Struct({
+      brokers: Schema.Array(Schema.NonEmptyString).check(Schema.isMinLength(1, { message: "at least one broker is required" })),
+      topic: Schema.NonEmptyString.pipe(defaultTo("sluice.audit")),
+      clientId: Schema.NonEmptyString.pipe(defaultTo("sluice")),
+      /** With a Confluent schema registry, values use its wire format; otherwise Avro single-object encoding. */
+      schemaRegistryUrl: Schema.optionalKey(Schema.NonEmptyString)
+    })
+  ),
+  files: Schema.Struct({
+    directory: Schema.NonEmptyString.pipe(defaultTo("sluice-audit/files")),
+    maxFileBytes: Bytes.pipe(defaultTo(128 * 1024 * 1024)),
+    maxFileAgeMs: PositiveInt.pipe(defaultTo(60 * 60 * 1000))
+  }).pipe(defaultTo({}))
+})
+export type Audit = typeof Audit.Type
+
 export const PolicyRef = Schema.Struct({
   /** The policy file (see the README); reloaded when it changes and on SIGHUP. */
   file: Schema.NonEmptyString
@@ -99,6 +131,7 @@ export const PolicyRef = Schema.Struct({
 export const Config = Schema.Struct({
   listen: Listener.pipe(defaultTo({})),
   policy: PolicyRef,
+  audit: Audit.pipe(defaultTo({})),
   targets: Schema.Array(Target).check(Schema.isMinLength(1, { message: "at least one target is required" })),
   identities: Schema.Struct({
     serviceAccounts: Schema.Array(ServiceAccount).pipe(defaultTo([])),

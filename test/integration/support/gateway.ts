@@ -73,7 +73,8 @@ export const startGateway = async (
     renameSync(`${policyFile}.tmp`, policyFile)
   }
   writePolicy(policy)
-  writeFileSync(configFile, stringify({ policy: { file: policyFile }, ...build(port) }))
+  const audit = { spool: { directory: join(dir, "audit-spool") }, files: { directory: join(dir, "audit-files") } }
+  writeFileSync(configFile, stringify({ policy: { file: policyFile }, audit, ...build(port) }))
   let output = ""
   const child: ChildProcess = spawn(process.execPath, [BIN, "start", "--config", configFile], { stdio: ["ignore", "pipe", "pipe"] })
   child.stdout!.on("data", (d) => (output += d))
