@@ -125,7 +125,7 @@ export const ruleMatches = (rule: Rule, who: Principal, target: TargetFacts, s: 
     classMatches(m, rule.action, s.class) &&
     (m.relations === undefined || (relationsMatch(m.relations, s.relations, all) && !(all && s.relations.length === 0 && s.class !== "read"))) &&
     (m.functions === undefined || functionsMatch(m.functions, s.functions, all)) &&
-    (m.regex === undefined || new RegExp(m.regex, "u").test(s.text))
+    (m.regex === undefined || new RegExp(m.regex, "iu").test(s.text))
   )
 }
 

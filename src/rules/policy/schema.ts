@@ -26,7 +26,7 @@ export type Action = typeof Action.Type
 
 const compiles = (source: string): string | undefined => {
   try {
-    new RegExp(source, "u")
+    new RegExp(source, "iu")
     return undefined
   } catch (e) {
     return `not a valid regular expression: ${(e as Error).message}`
@@ -86,7 +86,7 @@ export const StatementMatch = Schema.Struct({
   relations: Schema.optionalKey(nonEmpty(RelationGlob)),
   /** Any function the statement calls matches one of these (globs, `schema.name` or `name`). */
   functions: Schema.optionalKey(nonEmpty(NameGlob)),
-  /** The last resort: a regular expression over the statement's text. */
+  /** The last resort: a regular expression (JavaScript syntax, case-insensitive) over the statement's text. */
   regex: Schema.optionalKey(Regex)
 })
 export type StatementMatch = typeof StatementMatch.Type
