@@ -75,6 +75,7 @@ const claimHolds = (claims: Readonly<Record<string, unknown>> | undefined, p: Cl
 }
 
 const principalMatches = (m: PrincipalMatch, who: Principal): boolean =>
+  (m.issuers === undefined || anyGlob(m.issuers, who.issuer)) &&
   (m.subjects === undefined || anyGlob(m.subjects, who.subject)) &&
   (m.groups === undefined || who.groups.some((g) => anyGlob(m.groups!, g))) &&
   (m.kinds === undefined || m.kinds.includes(who.kind)) &&

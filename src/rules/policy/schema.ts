@@ -59,7 +59,9 @@ export const ClaimPredicate = Schema.Struct({
 export type ClaimPredicate = typeof ClaimPredicate.Type
 
 export const PrincipalMatch = Schema.Struct({
-  /** Any of these subjects (globs). */
+  /** Any of these identity providers (globs): `static` for service accounts, else the token's issuer URL. */
+  issuers: Schema.optionalKey(nonEmpty(NameGlob)),
+  /** Any of these subjects (globs). A subject means nothing without its issuer: name both where it matters. */
   subjects: Schema.optionalKey(nonEmpty(NameGlob)),
   /** Any of these groups (globs). */
   groups: Schema.optionalKey(nonEmpty(NameGlob)),
