@@ -1,6 +1,7 @@
 /**
  * The `sluice` command line: `start` runs the gateway, `check-config` validates a config
- * file and prints every problem with its path, `hash-token` prepares service-account tokens.
+ * file and prints every problem with its path, `hash-token` prepares service-account tokens,
+ * `replay` prints a session's audit timeline.
  */
 import { Console, Effect, Layer, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -13,6 +14,7 @@ import { layerStatementClassifier } from "../rules/statement-classifier.ts"
 import { layerAudit } from "../sinks/audit-layer.ts"
 import { layerCancelRegistry } from "../streams/pg/cancel-registry.ts"
 import { servePostgres } from "../streams/pg/gateway.ts"
+import { replay } from "./replay.ts"
 
 /** Known failures print their own message and exit 1: a person reads them, not a stack trace. */
 const reportAndExit = <A, E extends { readonly message: string }, R>(program: Effect.Effect<A, E, R>) =>
@@ -78,7 +80,7 @@ const hashTokenCommand = Command.make(
 
 const sluice = Command.make("sluice").pipe(
   Command.withDescription("A data-path gateway for PostgreSQL: decode, classify, decide, encode"),
-  Command.withSubcommands([start, checkConfig, checkPolicy, hashTokenCommand])
+  Command.withSubcommands([start, checkConfig, checkPolicy, hashTokenCommand, replay])
 )
 
 export const main = Command.run(sluice, { version: "0.1.0" })

@@ -3,7 +3,7 @@
  * from the jars scripts/provision.sh resolved, in a temp dir, on 127.0.0.1.
  */
 import { randomBytes } from "node:crypto"
-import { existsSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Kafka, logLevel } from "kafkajs"
 import { freePorts } from "./free-port.ts"
@@ -123,16 +123,34 @@ const warmUpCoordinators = async (brokers: string): Promise<void> => {
   }
 }
 
-export const startKafka = async (libsDir: string): Promise<KafkaServer> => {
+export interface StartKafkaOptions {
+  /**
+   * The broker's directory (config, log, data), kept by `stop()`: starting again with the
+   * same directory and ports brings the same broker back at the same address, its topics
+   * and offsets intact (it is formatted only the first time). The caller removes it.
+   */
+  readonly dir?: string
+  /** Fixed ports; both or neither. Default: two free ports. */
+  readonly ports?: { readonly broker: number; readonly controller: number }
+}
+
+export const startKafka = async (libsDir: string, options: StartKafkaOptions = {}): Promise<KafkaServer> => {
   if (!existsSync(libsDir)) throw new Error(`kafka jars not found in ${libsDir}: run scripts/provision.sh kafka`)
   const java = findJava()
   const classpath = join(libsDir, "*")
-  const dir = makeTempDir("sluice-kafka-")
+  const ownDir = options.dir === undefined
+  const dir = options.dir ?? makeTempDir("sluice-kafka-")
+  const removeDir = (d: string) => {
+    if (ownDir) removeTempDir(d)
+  }
   const logFile = join(dir, "kafka.log")
   const properties = join(dir, "server.properties")
   const log4j = join(dir, "log4j.properties")
+  // A broker started again on its own data: already formatted, coordinators already exist.
+  const restart = !ownDir && existsSync(join(dir, "data", "meta.properties"))
   try {
-    const [brokerPort, controllerPort] = await freePorts(2)
+    mkdirSync(dir, { recursive: true })
+    const [brokerPort, controllerPort] = options.ports === undefined ? await freePorts(2) : [options.ports.broker, options.ports.controller]
     writeFileSync(log4j, LOG4J)
     writeFileSync(
       properties,
@@ -162,7 +180,7 @@ export const startKafka = async (libsDir: string): Promise<KafkaServer> => {
     )
     const jvm = ["-Xmx512m", "-Xms512m", "-Djava.awt.headless=true", `-Dlog4j.configuration=file:${log4j}`]
 
-    await run(
+    if (!restart) await run(
       "kafka storage format",
       java,
       [...jvm.slice(2), "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", clusterId(), "-c", properties, "-g"],
@@ -179,7 +197,7 @@ export const startKafka = async (libsDir: string): Promise<KafkaServer> => {
     const brokers = `127.0.0.1:${brokerPort}`
     const stop = async (): Promise<void> => {
       await server.stop({ graceMs: 10_000 })
-      removeTempDir(dir)
+      removeDir(dir)
     }
     try {
       await waitForKafka(brokers, {
@@ -189,7 +207,7 @@ export const startKafka = async (libsDir: string): Promise<KafkaServer> => {
           return exit && new Error(`kafka exited (${exit.signal ?? exit.code}) while starting`)
         },
       })
-      await warmUpCoordinators(brokers)
+      if (!restart) await warmUpCoordinators(brokers)
     } catch (err) {
       const tail = logTail(logFile)
       await stop().catch(() => {})
@@ -197,7 +215,7 @@ export const startKafka = async (libsDir: string): Promise<KafkaServer> => {
     }
     return { brokers, managed: true, stop }
   } catch (err) {
-    removeTempDir(dir)
+    removeDir(dir)
     throw err
   }
 }
