@@ -6,7 +6,7 @@
  *
  *   node bench/profile.ts [--mode prepared] [--clients 16] [--seconds 20] [--variant allow-all]
  *
- * Writes bench/results/profile.md (the summary); the .cpuprofile itself stays in a temp
+ * Writes bench/results/profile-<variant>.md (the summary); the .cpuprofile itself stays in a temp
  * dir whose path is printed (open it in Chrome DevTools or speedscope for a flame graph).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
@@ -121,9 +121,9 @@ try {
   let result
   try {
     console.log(`warm-up: pgbench -S -M ${mode} -c ${clients}, 3 s`)
-    await pgbench(sluice, { pin }, { mode, clients, seconds: 3 })
+    await pgbench(sluice, { pin }, { mode, clients, length: { seconds: 3 } })
     console.log(`profiling: pgbench -S -M ${mode} -c ${clients}, ${seconds} s`)
-    result = await pgbench(sluice, { pin }, { mode, clients, seconds })
+    result = await pgbench(sluice, { pin }, { mode, clients, length: { seconds }, excludeLogins: true })
     console.log(`${result.tps.toFixed(0)} TPS, ${result.cpuUsPerTx?.toFixed(1)} µs CPU per transaction (with the profiler on)`)
   } finally {
     await sluice.stop()
@@ -141,10 +141,10 @@ try {
   ].join("\n")
   const out = new URL("./results/", import.meta.url).pathname
   mkdirSync(out, { recursive: true })
-  writeFileSync(join(out, "profile.md"), summary)
+  writeFileSync(join(out, `profile-${variant}.md`), summary)
   console.log("\n" + summary)
   console.log(`profile: ${join(profDir, file)} (open in Chrome DevTools or speedscope for a flame graph)`)
-  console.log(`summary: ${join(out, "profile.md")}`)
+  console.log(`summary: ${join(out, `profile-${variant}.md`)}`)
 } finally {
   await server.stop()
 }

@@ -33,7 +33,7 @@ import {
   type TargetName,
   type Upstream
 } from "./lib/targets.ts"
-import { BIG_TABLE, copyOut, cursorRead, idleConnections, latency, newHistogram, pgbench, slowReader, type Context, type Histogram } from "./lib/workloads.ts"
+import { BIG_TABLE, copyOut, cursorRead, idleConnections, latency, newHistogram, pgbench, type PgbenchOptions, slowReader, type Context, type Histogram } from "./lib/workloads.ts"
 
 // ---------------------------------------------------------------------------
 // Settings
@@ -71,8 +71,10 @@ const settings = {
   pgbenchClients: quick ? [1, 16] : [1, 16, 64],
   // many short repetitions rather than a few long ones: a burst of load from another
   // process on a shared machine then spoils one repetition, and the median drops it
-  pgbenchSeconds: quick ? 1 : 6,
-  pgbenchWarmupSeconds: quick ? 0 : 2,
+  // quick mode counts transactions (about a second's worth): it can never end before its
+  // first transaction, however busy the machine is
+  pgbenchLength: quick ? ("about 1 s, counted in transactions" as const) : { seconds: 6 },
+  pgbenchWarmupSeconds: quick ? 0.3 : 2,
   pgbenchReps: quick ? 1 : 5,
   latencyWarmup: quick ? 200 : 2_000,
   latencyRoundTrips: quick ? 2_000 : 20_000,
@@ -81,7 +83,7 @@ const settings = {
   streamReps: quick ? 1 : 5,
   cursorBatch: 10_000,
   connectClients: 4,
-  connectSeconds: quick ? 1 : 5,
+  connectLength: (quick ? { transactionsPerClient: 10 } : { seconds: 5 }) as PgbenchOptions["length"],
   connectReps: quick ? 1 : 5,
   idleConnections: quick ? 100 : 1_000,
   idleSettleMs: quick ? 500 : 3_000,
@@ -236,15 +238,16 @@ async function runPgbench(): Promise<void> {
   for (const mode of settings.pgbenchModes) {
     for (const clients of settings.pgbenchClients) {
       const runs = new Map<TargetName, Array<{ tps: number; latencyMs: number; cpuUsPerTx: number | null }>>()
-      header(`pgbench -S -M ${mode} -c ${clients}: ${settings.pgbenchReps} × ${settings.pgbenchSeconds} s per target, alternating`)
-      if (settings.pgbenchWarmupSeconds > 0) {
-        for (const t of live(targets)) {
-          await attempt(t, `pgbench ${mode}/${clients} warm-up`, () => pgbench(t, ctx, { mode, clients, seconds: settings.pgbenchWarmupSeconds }))
-        }
+      header(`pgbench -S -M ${mode} -c ${clients}: ${settings.pgbenchReps} × ${typeof settings.pgbenchLength === "string" ? settings.pgbenchLength : `${settings.pgbenchLength.seconds} s`} per target, alternating`)
+      for (const t of live(targets)) {
+        // about pgbenchWarmupSeconds at a few thousand TPS, counted in transactions
+        const transactionsPerClient = Math.max(20, Math.round((settings.pgbenchWarmupSeconds * 5_000) / clients))
+        await attempt(t, `pgbench ${mode}/${clients} warm-up`, () => pgbench(t, ctx, { mode, clients, length: { transactionsPerClient } }))
       }
+      const length = typeof settings.pgbenchLength === "string" ? { transactionsPerClient: Math.max(50, Math.round(4_000 / clients)) } : settings.pgbenchLength
       for (let rep = 0; rep < settings.pgbenchReps; rep++) {
         for (const t of rotate(live(targets), rep)) {
-          const r = await attempt(t, `pgbench ${mode}/${clients}`, () => pgbench(t, ctx, { mode, clients, seconds: settings.pgbenchSeconds }))
+          const r = await attempt(t, `pgbench ${mode}/${clients}`, () => pgbench(t, ctx, { mode, clients, length, excludeLogins: true }))
           if (!r) continue
           runs.set(t.name, [...(runs.get(t.name) ?? []), { tps: round(r.tps, 1), latencyMs: r.latencyMs, cpuUsPerTx: r.cpuUsPerTx === null ? null : round(r.cpuUsPerTx, 2) }])
           log(`  rep ${rep + 1}: ${TARGET_LABELS[t.name].padEnd(16)} ${fmt(r.tps, 0).padStart(7)} TPS  ${fmt(r.latencyMs, 3)} ms  ${r.cpuUsPerTx === null ? "" : `${fmt(r.cpuUsPerTx, 1)} µs CPU/tx`}`)
@@ -292,11 +295,11 @@ async function runStreaming(): Promise<void> {
 }
 
 async function runConnect(): Promise<void> {
-  header(`connection set-up: pgbench -S -C -c ${settings.connectClients}, ${settings.connectReps} × ${settings.connectSeconds} s per target, alternating`)
+  header(`connection set-up: pgbench -S -C -c ${settings.connectClients}, ${settings.connectReps} × ${"seconds" in settings.connectLength ? `${settings.connectLength.seconds} s` : `${settings.connectLength.transactionsPerClient} connections per client`} per target, alternating`)
   const runs = new Map<TargetName, Array<{ perSecond: number; cpuUs: number | null }>>()
   for (let rep = 0; rep < settings.connectReps; rep++) {
     for (const t of rotate(live(targets), rep)) {
-      const r = await attempt(t, "connect", () => pgbench(t, ctx, { mode: "simple", clients: settings.connectClients, seconds: settings.connectSeconds, reconnect: true }))
+      const r = await attempt(t, "connect", () => pgbench(t, ctx, { mode: "simple", clients: settings.connectClients, length: settings.connectLength, reconnect: true }))
       if (!r) continue
       // with -C every transaction is a new connection
       runs.set(t.name, [...(runs.get(t.name) ?? []), { perSecond: r.tps, cpuUs: r.cpuUsPerTx }])

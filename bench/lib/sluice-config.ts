@@ -4,10 +4,11 @@
  * here and nowhere else.
  *
  * Variants:
- *   allow-all  the gateway with a policy that allows everything (the cheapest decision);
+ *   allow-all  the gateway with a policy that allows everything (the cheapest decision)
+ *              and audit off;
  *   full       classification, a policy with several rules that pgbench's statements
- *              walk through before one allows them, audit to the file sink, and (later)
- *              masking and Kafka.
+ *              walk through before one allows them, audit to the file sink (spool, then
+ *              Avro container files), and (later) masking and Kafka.
  */
 import { spawnSync } from "node:child_process"
 import { writeFileSync } from "node:fs"
@@ -39,6 +40,12 @@ export interface SluiceConfigOptions {
   readonly dir: string
   /** False for a gateway build that does not know the `policy` key yet. */
   readonly withPolicy: boolean
+  /**
+   * Whether to write the `audit` key: allow-all turns audit off (the cheapest gateway),
+   * the full pipeline spools and writes Avro container files under `dir`. False for a
+   * gateway build that does not know the key.
+   */
+  readonly withAudit: boolean
 }
 
 /** Lets every statement through, as cheaply as a policy can. */
@@ -67,15 +74,13 @@ const FULL_POLICY = {
 }
 
 /**
- * TODO(full pipeline): the audit and masking issues fill this in. Return the config
- * keys that turn on audit to the file sink (writing under `dir`), masking of a column
- * of bench_big for the masked streaming variant, and Kafka when the bench starts one.
- * Until then the "full" variant runs classification and the multi-rule policy only,
- * and the report says so.
+ * TODO(full pipeline): the masking issue fills this in: the config keys that mask a
+ * column of bench_big for the masked streaming variant (and Kafka, when the bench starts
+ * a broker). Audit to the file sink is on through `withAudit` below.
  */
 const fullPipelineExtras = (_dir: string): { keys: Record<string, unknown>; missing: string[] } => ({
   keys: {},
-  missing: ["audit to the file sink", "masking"]
+  missing: ["masking"]
 })
 
 /** The config object (written as YAML) and the files it refers to, written into `dir`. */
@@ -103,6 +108,12 @@ export const sluiceConfig = (opts: SluiceConfigOptions): { file: string; notes: 
     const policyFile = join(opts.dir, `policy-${opts.variant}.yaml`)
     writeFileSync(policyFile, stringify(opts.variant === "full" ? FULL_POLICY : ALLOW_ALL_POLICY))
     config.policy = { file: policyFile }
+  }
+  if (opts.withAudit) {
+    config.audit =
+      opts.variant === "full"
+        ? { enabled: true, spool: { directory: join(opts.dir, "audit-spool") }, files: { directory: join(opts.dir, "audit-files") } }
+        : { enabled: false }
   }
   if (opts.variant === "full") {
     const extras = fullPipelineExtras(opts.dir)

@@ -181,19 +181,31 @@ export const startSluice = async (up: Upstream, pin: Pinning, opts: SluiceStartO
   const dir = makeTempDir(`sluice-bench-${opts.variant}-`)
   const port = await freePort()
   const notes: string[] = []
-  let made = sluiceConfig({ variant: opts.variant, port, backend: up.backend, dir, withPolicy: true })
-  const refused = checkConfig(made.file)
-  if (refused !== null) {
-    const withoutPolicy = sluiceConfig({ variant: opts.variant, port, backend: up.backend, dir, withPolicy: false })
-    const refusedToo = checkConfig(withoutPolicy.file)
-    if (opts.variant === "full" || refusedToo !== null) {
-      removeTempDir(dir)
-      const why = refused.split("\n").slice(0, 6).join(" | ")
-      if (refusedToo === null) throw new Skipped(`the gateway does not take a policy yet (check-config: ${why})`)
-      throw new Error(`sluice check-config refused the bench config:\n${refused}`)
+  // The newest config shape this gateway build accepts: with policy and audit keys,
+  // then without audit, then without either (older builds).
+  const shapes = [
+    { withPolicy: true, withAudit: true, note: null },
+    { withPolicy: true, withAudit: false, note: "this gateway build has no `audit` key: it ran without audit" },
+    { withPolicy: false, withAudit: false, note: "this gateway build has no `policy` key: it ran without enforcement (pass-through)" }
+  ]
+  let made: { file: string; notes: string[] } | undefined
+  let firstRefusal: string | null = null
+  for (const shape of shapes) {
+    if (opts.variant === "full" && !shape.withPolicy) break
+    const attempt = sluiceConfig({ variant: opts.variant, port, backend: up.backend, dir, ...shape })
+    const refused = checkConfig(attempt.file)
+    if (refused === null) {
+      made = attempt
+      if (shape.note) notes.push(shape.note)
+      break
     }
-    made = withoutPolicy
-    notes.push("this gateway build has no `policy` key: it ran without enforcement (pass-through)")
+    firstRefusal ??= refused
+  }
+  if (made === undefined) {
+    removeTempDir(dir)
+    const why = (firstRefusal ?? "").split("\n").slice(0, 6).join(" | ")
+    if (opts.variant === "full") throw new Skipped(`the gateway does not take this config (check-config: ${why})`)
+    throw new Error(`sluice check-config refused the bench config:\n${firstRefusal}`)
   }
   notes.push(...made.notes)
   const cmd = pin.wrap("proxy", process.execPath, [...(opts.nodeFlags ?? []), SLUICE_BIN, "start", "--config", made.file])
