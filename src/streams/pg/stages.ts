@@ -98,7 +98,7 @@ const unlessAuditRefuses = (d: Decided, frame: Frame, state: SessionState): Deci
     kind: frame.type === FrontendType.Parse ? "Parse" : frame.type === FrontendType.FunctionCall ? "FunctionCall" : "Query",
     ...(frame.type === FrontendType.Parse ? { statementName: nameAt(frame.bytes, 5) } : {}),
     allowed: [],
-    blocked: { action: "block", ruleId: "audit-unavailable", message: `the audit trail cannot record statements (${refused}), so they are refused`, statement: d.allowed[0]!.statement }
+    blocked: { action: "block", ruleId: "audit-unavailable", message: `the audit trail cannot record statements (${refused}), so they are refused (rule audit-unavailable)`, statement: d.allowed[0]!.statement }
   }
 }
 
@@ -172,7 +172,11 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
           const { portal, statement } = bindNames(f.bytes)
           const id = ids.named.get(statement)
           if (id === undefined) ids.portals.delete(portal)
-          else ids.portals.set(portal, id)
+          else {
+            ids.portals.set(portal, id)
+            // A statement can fail at Bind (a bad parameter, a constant folded at planning).
+            statementIds.push(id)
+          }
           break
         }
         case FrontendType.Execute: {
