@@ -74,10 +74,10 @@ const settings = {
   // quick mode counts transactions (about a second's worth): it can never end before its
   // first transaction, however busy the machine is
   pgbenchLength: quick ? ("about 1 s, counted in transactions" as const) : { seconds: 6 },
-  pgbenchWarmupSeconds: quick ? 0.3 : 2,
+  pgbenchWarmupSeconds: quick ? 0 : 2,
   pgbenchReps: quick ? 1 : 5,
   latencyWarmup: quick ? 200 : 2_000,
-  latencyRoundTrips: quick ? 2_000 : 20_000,
+  latencyRoundTrips: quick ? 1_000 : 20_000,
   latencyReps: quick ? 1 : 5,
   streamRows: quick ? 200_000 : 1_000_000,
   streamReps: quick ? 1 : 5,
@@ -85,7 +85,7 @@ const settings = {
   connectClients: 4,
   connectLength: (quick ? { transactionsPerClient: 10 } : { seconds: 5 }) as PgbenchOptions["length"],
   connectReps: quick ? 1 : 5,
-  idleConnections: quick ? 100 : 1_000,
+  idleConnections: quick ? 50 : 1_000,
   idleSettleMs: quick ? 500 : 3_000,
   slowRows: 1_000_000,
   slowBytesPerSecond: 1_000_000,
@@ -244,7 +244,7 @@ async function runPgbench(): Promise<void> {
         const transactionsPerClient = Math.max(20, Math.round((settings.pgbenchWarmupSeconds * 5_000) / clients))
         await attempt(t, `pgbench ${mode}/${clients} warm-up`, () => pgbench(t, ctx, { mode, clients, length: { transactionsPerClient } }))
       }
-      const length = typeof settings.pgbenchLength === "string" ? { transactionsPerClient: Math.max(50, Math.round(4_000 / clients)) } : settings.pgbenchLength
+      const length = typeof settings.pgbenchLength === "string" ? { transactionsPerClient: Math.max(50, Math.round(1_500 / clients)) } : settings.pgbenchLength
       for (let rep = 0; rep < settings.pgbenchReps; rep++) {
         for (const t of rotate(live(targets), rep)) {
           const r = await attempt(t, `pgbench ${mode}/${clients}`, () => pgbench(t, ctx, { mode, clients, length, excludeLogins: true }))
