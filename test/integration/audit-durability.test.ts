@@ -17,7 +17,6 @@
  * - Interoperability: the outage topic decoded by fastavro (not avsc) and counted by kcat;
  *   a files-only gateway's container files read by fastavro.
  */
-import { execFile } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -47,26 +46,8 @@ import {
 import { ALLOW_ALL_POLICY, defaultConfig, startGateway } from "./support/gateway.ts"
 import { type GatewayProcess, launchGateway } from "./support/gateway-process.ts"
 import { gatewayPid, logEntries, rejection, waitForLog } from "./support/policy-clients.ts"
+import { exec, FASTAVRO_SCRIPT, fastavroPython } from "./support/fastavro.ts"
 
-const ROOT = new URL("../../", import.meta.url).pathname
-const FASTAVRO_SCRIPT = new URL("./support/fastavro_decode.py", import.meta.url).pathname
-
-const exec = (file: string, args: ReadonlyArray<string>, timeout = 300_000): Promise<{ code: number | null; stdout: string; stderr: string }> =>
-  new Promise((resolve) => {
-    execFile(file, args, { timeout, maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
-    })
-  })
-
-/** The Python with fastavro: $SLUICE_PYTHON, or the venv scripts/provision-python.sh makes (cached). */
-const fastavroPython = async (): Promise<string> => {
-  const given = process.env["SLUICE_PYTHON"]
-  if (given !== undefined && given !== "") return given
-  const r = await exec("bash", [join(ROOT, "scripts/provision-python.sh")])
-  const line = r.stdout.split("\n").find((l) => l.startsWith("SLUICE_PYTHON="))
-  if (r.code !== 0 || line === undefined) throw new Error(`scripts/provision-python.sh failed (exit ${r.code}):\n${r.stderr}`)
-  return line.slice("SLUICE_PYTHON=".length)
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const secs = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)} s`

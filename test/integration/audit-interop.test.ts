@@ -12,7 +12,6 @@
  * fastavro applies the logical types (eventId must parse as a UUID; time becomes a datetime,
  * printed back as microseconds), so the test also proves they are valid for other readers.
  */
-import { execFile } from "node:child_process"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -22,26 +21,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { CURRENT_SCHEMA, encodeSingleObject, SCHEMA_DIRECTORY } from "../../src/sinks/avro.ts"
 import type { AuditEvent, Payload } from "../../src/sinks/events.ts"
 import { listContainerFiles, makeFileSink, readContainerFiles } from "../../src/sinks/file-sink.ts"
+import { exec, FASTAVRO_SCRIPT, fastavroPython } from "./support/fastavro.ts"
 
-const ROOT = new URL("../../", import.meta.url).pathname
-const SCRIPT = new URL("./support/fastavro_decode.py", import.meta.url).pathname
-
-const exec = (file: string, args: ReadonlyArray<string>, timeout = 300_000): Promise<{ code: number | null; stdout: string; stderr: string }> =>
-  new Promise((resolve) => {
-    execFile(file, args, { timeout, maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
-    })
-  })
-
-/** The Python with fastavro: $SLUICE_PYTHON, or the venv scripts/provision-python.sh makes (idempotent, cached). */
-const fastavroPython = async (): Promise<string> => {
-  const given = process.env["SLUICE_PYTHON"]
-  if (given !== undefined && given !== "") return given
-  const r = await exec("bash", [join(ROOT, "scripts/provision-python.sh")])
-  const line = r.stdout.split("\n").find((l) => l.startsWith("SLUICE_PYTHON="))
-  if (r.code !== 0 || line === undefined) throw new Error(`scripts/provision-python.sh failed (exit ${r.code}):\n${r.stderr}`)
-  return line.slice("SLUICE_PYTHON=".length)
-}
 
 // --- events: every kind, with the awkward values (unicode, empty, null, extremes) -------------
 
@@ -137,7 +118,7 @@ describe("audit Avro read by fastavro", () => {
   })
 
   const decode = async (args: ReadonlyArray<string>): Promise<any> => {
-    const r = await exec(python, [SCRIPT, ...args])
+    const r = await exec(python, [FASTAVRO_SCRIPT, ...args])
     if (r.code !== 0) throw new Error(`fastavro_decode.py ${args[0]} failed (exit ${r.code}):\n${r.stderr}`)
     return JSON.parse(r.stdout)
   }

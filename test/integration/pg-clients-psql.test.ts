@@ -4,42 +4,17 @@
  * transaction, \copy in both directions, the md5 target, and pgbench in simple and
  * prepared (extended protocol) modes.
  */
-import { spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
 import { type Gateway, startGateway, TOKEN } from "./support/gateway.ts"
+import { runCommand } from "./support/policy-clients.ts"
 
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-  readonly ms: number
-}
-
-/** Runs a command to completion (no shell), feeding `input` on stdin. */
-const run = (command: string, args: ReadonlyArray<string>, opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Run> =>
-  new Promise((resolve, reject) => {
-    const started = Date.now()
-    const child = spawn(command, args, {
-      stdio: ["pipe", "pipe", "pipe"],
-      env: { ...process.env, PGPASSWORD: TOKEN, PGSSLMODE: "disable", PGCONNECT_TIMEOUT: "10", ...opts.env }
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 30_000)
-    child.once("error", reject)
-    child.once("close", (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr, ms: Date.now() - started })
-    })
-    child.stdin.on("error", () => {})
-    child.stdin.end(opts.input ?? "")
-  })
+/** Runs a command to completion (no shell), feeding `input` on stdin, as the client holding TOKEN. */
+const run = (command: string, args: ReadonlyArray<string>, opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {}) =>
+  runCommand(command, args, { ...opts, env: { PGPASSWORD: TOKEN, ...opts.env } })
 
 const T = "sluice_psql_items"
 const T_COPY = "sluice_psql_copy"

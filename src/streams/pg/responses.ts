@@ -6,9 +6,10 @@
  *
  * Mutable on purpose: it sits on the hot path of both directions of one session.
  */
-import { Result } from "effect"
+import { Result as R } from "effect"
 import { BackendType, decodeBackend, encodeBackend, field } from "../../codecs/pg/backend.ts"
 import type { Frame } from "../../codecs/pg/framing.ts"
+import type { Result } from "../../sinks/events.ts"
 
 export type Sent = "Parse" | "Bind" | "Describe" | "Execute" | "Close" | "Sync" | "Query" | "FunctionCall"
 
@@ -20,15 +21,8 @@ export type Origin = "client" | "drop" | { readonly raise: string }
 
 export type Outcome = "forward" | "drop" | Uint8Array
 
-/** How one statement ended, as far as the server said. */
-export interface StatementResult {
-  readonly statementId: number
-  readonly rows: number
-  readonly bytes: number
-  readonly durationMicros: number
-  readonly sqlstate: string
-  readonly commandTag: string | null
-}
+/** How one statement ended, as far as the server said: the audit's Result event. */
+export type StatementResult = Omit<Result, "_tag">
 
 interface Entry {
   readonly sent: Sent
@@ -157,7 +151,7 @@ export class ResponseTracker {
   private error(frame: Frame, head: Entry | undefined): Outcome {
     if (head === undefined) return "forward"
     const m = decodeBackend(frame)
-    const fields = Result.isSuccess(m) && m.success._tag === "ErrorResponse" ? m.success.fields : []
+    const fields = R.isSuccess(m) && m.success._tag === "ErrorResponse" ? m.success.fields : []
     this.complete(head, field(fields, "C") ?? "XX000", null)
     if (EXTENDED.has(head.sent)) {
       while (this.peek() !== undefined && this.peek()!.sent !== "Sync") this.shift()
