@@ -302,7 +302,7 @@ describe("audit durability", () => {
         }
         console.log(`[durability] spool full (refuse): ${ran} statements ran before the refusal: ${refused?.message}`)
         expect(refused?.code).toBe("42501")
-        expect(refused?.message).toMatch(/^the audit trail cannot record statements \(the audit spool is full \(\d+ of 16384 bytes waiting for delivery; \d+ more requested\)\), so they are refused$/)
+        expect(refused?.message).toMatch(/^the audit trail cannot record statements \(the audit spool is full \(\d+ of 16384 bytes waiting for delivery; \d+ more requested\)\), so they are refused \(rule audit-unavailable\)$/)
         // the rule that refused it, as the gateway logs every block
         expect(logEntries(gw.logs(), "statement blocked").join("\n")).toMatch(/audit-unavailable/)
         expect(ran).toBeGreaterThan(5)

@@ -45,6 +45,8 @@ export const decodeStartup = (frame: Frame): Result.Result<StartupPacket, Decode
       for (;;) {
         const name = r.cstring()
         if (name === "") break
+        // Rejected rather than "last wins": one packet, one meaning.
+        if (parameters.has(name)) throw new OutOfBounds(`duplicate startup parameter "${name}"`)
         parameters.set(name, r.cstring())
       }
       r.end()
