@@ -20,13 +20,15 @@ const ALLOW_ALL: Policy = {
   version: 1,
   defaults: { "*": { action: "allow" } },
   rules: [{ id: "unknown-ok", match: { classes: ["unknown"] }, action: "allow" }],
-  maxStatementBytes: 1 << 20
+  maxStatementBytes: 1 << 20,
+  auditLiterals: "keep"
 }
 const NO_WRITES: Policy = {
   version: 1,
   defaults: { "*": { action: "allow" } },
   rules: [{ id: "no-writes", match: { classes: ["write", "ddl"] }, action: "block", message: "writes are not allowed" }],
-  maxStatementBytes: 1 << 20
+  maxStatementBytes: 1 << 20,
+  auditLiterals: "keep"
 }
 
 let classifier: ReturnType<typeof makeClassifier>

@@ -114,6 +114,8 @@ export const Policy = Schema.Struct({
   /** Per target name; `*` for every target not named. Without either, the default is block. */
   defaults: Schema.Record(Schema.String, TargetDefault).pipe(defaultTo({})),
   rules: Schema.Array(Rule).pipe(defaultTo([])),
+  /** Statement text in audit events: as written, or with every literal replaced by a placeholder. */
+  auditLiterals: Schema.Literals(["keep", "redact"]).pipe(defaultTo("keep")),
   /** Statements longer than this are blocked before they are parsed. */
   maxStatementBytes: Schema.Int.check(Schema.isGreaterThan(0)).pipe(defaultTo(1024 * 1024))
 }).check(

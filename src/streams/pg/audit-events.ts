@@ -1,6 +1,8 @@
 /** The audit payloads a PG session emits, built from what the stages decided and saw. */
 import type { RelationRef } from "../../rules/classify/index.ts"
+import type { LoadedPolicy } from "../../rules/policy/store.ts"
 import type { Payload } from "../../sinks/events.ts"
+import { redactLiterals } from "../../sinks/redact.ts"
 import type { StatementResult } from "./responses.ts"
 import type { Audited } from "./stages.ts"
 
@@ -9,11 +11,11 @@ const qualified = (r: { readonly schema: string | undefined; readonly name: stri
 
 const unique = (refs: ReadonlyArray<RelationRef>): Array<string> => [...new Set(refs.map(qualified))]
 
-export const statementEvents = (a: Audited, policyVersion: string): ReadonlyArray<Payload> => [
+export const statementEvents = (a: Audited, policy: LoadedPolicy): ReadonlyArray<Payload> => [
   {
     _tag: "Statement",
     statementId: a.id,
-    text: a.statement.text,
+    text: policy.policy.auditLiterals === "redact" ? redactLiterals(a.statement.text) : a.statement.text,
     fingerprint: a.statement.fingerprint,
     statementClass: a.statement.class,
     relationsRead: unique(a.statement.reads),
@@ -21,7 +23,7 @@ export const statementEvents = (a: Audited, policyVersion: string): ReadonlyArra
     functions: [...new Set(a.statement.functions.map(qualified))],
     via: a.via
   },
-  { _tag: "Decision", statementId: a.id, verdict: a.verdict, ruleId: a.ruleId, reason: a.reason, policyVersion }
+  { _tag: "Decision", statementId: a.id, verdict: a.verdict, ruleId: a.ruleId, reason: a.reason, policyVersion: policy.version }
 ]
 
 export const resultEvent = (r: StatementResult): Payload => ({ _tag: "Result", ...r })

@@ -8,6 +8,7 @@ import type * as Socket from "effect/socket/Socket"
 import type { FrameError } from "../../codecs/pg/errors.ts"
 import { FrontendType } from "../../codecs/pg/frontend.ts"
 import type { Payload } from "../../sinks/events.ts"
+import { redactLiterals } from "../../sinks/redact.ts"
 import { resultEvent, statementEvents } from "./audit-events.ts"
 import { ClientGone, ClientProtocolViolation, TargetGone, TargetProtocolViolation } from "./errors.ts"
 import { batchUntilClosed, type FramedReader } from "./framed-reader.ts"
@@ -52,18 +53,20 @@ const clientToServer = (client: Peer, server: Peer, state: SessionState) => {
       Effect.gen(function* () {
         const bytes: Array<Uint8Array> = []
         const events: Array<Payload> = []
-        const policyVersion = state.enforcer.policy().version
+        const policy = state.enforcer.policy()
         for (const d of decisions) {
           if (d._tag === "Malformed") {
             yield* toServer(bytes)
             return yield* new ClientProtocolViolation({ detail: d.detail })
           }
           if (d._tag === "Block") {
-            yield* Effect.logInfo("statement blocked", { session: state.id, rule: d.blocked.ruleId, statement: d.blocked.statement.text.slice(0, 200) })
+            const text = d.blocked.statement.text
+            const shown = policy.policy.auditLiterals === "redact" ? redactLiterals(text) : text
+            yield* Effect.logInfo("statement blocked", { session: state.id, rule: d.blocked.ruleId, statement: shown.slice(0, 200) })
           }
           const r = route(d, state)
           for (const b of r.bytes) bytes.push(b)
-          for (const a of r.audited) events.push(...statementEvents(a, policyVersion))
+          for (const a of r.audited) events.push(...statementEvents(a, policy))
         }
         yield* record(state, events)
         yield* toServer(bytes)
