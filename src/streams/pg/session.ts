@@ -38,6 +38,8 @@ const AUTH_OK = encodeBackend({ _tag: "AuthenticationOk" })
 export const handleConnection = (settings: GatewaySettings) => (socket: Socket.Socket) =>
   Effect.scoped(
     Effect.gen(function* () {
+      // Small replies must not wait for the client's delayed ACK (Nagle): a round trip cost milliseconds.
+      ;(yield* NetSocket).setNoDelay(true)
       const reader = (yield* socket.reader) as Socket.Reader<Uint8Array>
       const writer = yield* socket.writer
       const client = new FramedReader(reader, new Framer(settings.maxFrameBytes, { startup: true }))
