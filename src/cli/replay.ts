@@ -1,6 +1,6 @@
 /**
  * `sluice replay SESSION_ID --config FILE`: one session's timeline (start, statements,
- * decisions, results, end) in sequence order, read from where the config sends the audit
+ * decisions, recorded rows, results, end) in sequence order, read from where the config sends the audit
  * trail: the Kafka topic when `audit.kafka` is set, else the Avro container files in
  * `audit.files.directory`.
  *
@@ -19,7 +19,7 @@ import { loadConfig } from "../config/load.ts"
 import type { Audit } from "../config/schema.ts"
 import { type AvroDecodeError, decodeConfluent, decodeSingleObject, SCHEMA_VERSIONS, type SchemaVersion } from "../sinks/avro.ts"
 import { parsingCanonicalForm } from "../sinks/avro-spec.ts"
-import type { AuditEvent } from "../sinks/events.ts"
+import type { AuditEvent, RecordedRows, RecordedValue } from "../sinks/events.ts"
 import { readContainerFiles } from "../sinks/file-sink.ts"
 import { makeRegistryClient } from "../sinks/registry.ts"
 
@@ -194,6 +194,28 @@ const isoMicros = (micros: number): string => {
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`
 const millis = (micros: number): string => (micros >= 1_000_000 ? `${(micros / 1_000_000).toFixed(2)} s` : `${(micros / 1000).toFixed(2)} ms`)
 
+/** Cells wider than this are cut in the table; `--json` has every value whole. */
+const MAX_CELL = 40
+
+const hex = (v: Uint8Array): string => `\\x${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("hex")}`
+
+/** A value as psql would show it (bytes as `\x…` hex), on one line, cut to {@link MAX_CELL}. */
+const cell = (v: RecordedValue): string => {
+  if (v === null) return "NULL"
+  const flat = (typeof v === "string" ? v : hex(v)).replace(/[\r\n\t]/g, " ")
+  return flat.length > MAX_CELL ? `${flat.slice(0, MAX_CELL - 1)}…` : flat
+}
+
+/** The recorded rows as an aligned table, a line per row, under the event's line. */
+const table = (p: RecordedRows): ReadonlyArray<string> => {
+  const width = Math.max(p.columns.length, ...p.rows.map((r) => r.length))
+  const heading = Array.from({ length: width }, (_, i) => p.columns[i]?.name ?? `?${i + 1}`)
+  const body = p.rows.map((r) => heading.map((_, i) => (i < r.length ? cell(r[i]!) : "")))
+  const widths = heading.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)))
+  const line = (cells: ReadonlyArray<string>): string => cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ").trimEnd()
+  return [line(heading), widths.map((w) => "-".repeat(w)).join("-+-"), ...body.map(line)]
+}
+
 /** One event as the text after its sequence number and time. */
 export const describeEvent = (e: AuditEvent): string => {
   const p = e.payload
@@ -220,6 +242,10 @@ export const describeEvent = (e: AuditEvent): string => {
         `result ${p.statementId}  ${p.commandTag ?? "(no command tag)"}  ${plural(p.rows, "row")}, ${plural(p.bytes, "byte")}, ${millis(p.durationMicros)}` +
         `, SQLSTATE ${p.sqlstate}${p.sqlstate === "00000" ? "" : " (error)"}`
       )
+    case "RecordedRows": {
+      const head = `recorded ${p.statementId}  ${plural(p.rows.length, "row")}${p.truncated ? " (cut off by the recording caps)" : ""}`
+      return p.rows.length === 0 ? head : [head, ...table(p)].join("\n      ")
+    }
     case "SessionEnd":
       return (
         `session end  ${p.reason} after ${millis(p.durationMicros)}: ${plural(p.statements, "statement")}` +
@@ -245,8 +271,12 @@ export const renderTimeline = (sessionId: string, source: string, events: Readon
   return lines.join("\n")
 }
 
-/** JSON of an event, one line (for tools: `--json`). */
-const jsonLine = (e: AuditEvent): string => JSON.stringify(e)
+/** JSON of an event, one line (for tools: `--json`); recorded binary values as `{"hex": "…"}`. */
+const jsonLine = (e: AuditEvent): string =>
+  JSON.stringify(e, function (this: Record<string, unknown>, key, value) {
+    const original = this[key]
+    return original instanceof Uint8Array ? { hex: Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString("hex") } : value
+  })
 
 export const replay = Command.make(
   "replay",

@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url"
 import avsc from "avsc"
 import { Data, Result } from "effect"
 import { checkWellFormed, fingerprintOfCanonical, parsingCanonicalForm } from "./avro-spec.ts"
-import type { Actor, AuditEvent, Payload, Statement, Verdict } from "./events.ts"
+import type { Actor, AuditEvent, Payload, RecordedColumn, RecordedValue, Statement, Verdict } from "./events.ts"
 
 export class AvroDecodeError extends Data.TaggedError("AvroDecodeError")<{ readonly reason: string }> {
   override get message(): string {
@@ -109,6 +109,7 @@ const LONGS: Readonly<Record<Payload["_tag"], ReadonlyArray<string>>> = {
   Statement: ["statementId"],
   Decision: ["statementId"],
   Result: ["statementId", "rows", "bytes", "durationMicros"],
+  RecordedRows: ["statementId"],
 }
 
 /** The error for a long below {@link MIN_LONG} (found again by name: off the fast path). */
@@ -127,6 +128,11 @@ const wrapSessionEnd = (r: unknown) => ({ "sluice.audit.SessionEnd": r })
 const wrapStatement = (r: unknown) => ({ "sluice.audit.Statement": r })
 const wrapDecision = (r: unknown) => ({ "sluice.audit.Decision": r })
 const wrapResult = (r: unknown) => ({ "sluice.audit.Result": r })
+const wrapRecordedRows = (r: unknown) => ({ "sluice.audit.RecordedRows": r })
+
+/** avsc writes `bytes` from Buffers only; a recorded binary value may be any Uint8Array. */
+const asAvroValue = (v: RecordedValue): string | Buffer | null =>
+  v === null || typeof v === "string" || Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength)
 
 /** The avsc value of an event; payload records are passed as they are (avsc reads fields by name, `_tag` is ignored). */
 const toAvro = (e: AuditEvent): unknown => {
@@ -158,6 +164,10 @@ const toAvro = (e: AuditEvent): unknown => {
     case "Result":
       if (p.statementId < MIN_LONG || p.rows < MIN_LONG || p.bytes < MIN_LONG || p.durationMicros < MIN_LONG) throw belowMinLong(e)
       payload = wrapResult(p)
+      break
+    case "RecordedRows":
+      if (p.statementId < MIN_LONG) throw belowMinLong(e)
+      payload = wrapRecordedRows({ ...p, rows: p.rows.map((row) => row.map(asAvroValue)) })
       break
     default:
       throw new AvroEncodeError({ reason: `unknown payload kind ${JSON.stringify((p as { _tag: unknown })._tag)}` })
@@ -249,6 +259,15 @@ const fromAvro = (v: Decoded): AuditEvent => {
         durationMicros: r["durationMicros"],
         sqlstate: r["sqlstate"],
         commandTag: r["commandTag"],
+      }
+      break
+    case `${NS}RecordedRows`:
+      payload = {
+        _tag: "RecordedRows",
+        statementId: r["statementId"],
+        columns: r["columns"].map((c: Decoded): RecordedColumn => ({ name: c["name"], typeOid: c["typeOid"], binary: c["binary"] })),
+        rows: r["rows"],
+        truncated: r["truncated"],
       }
       break
     default:

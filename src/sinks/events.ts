@@ -74,7 +74,32 @@ export interface Result {
   readonly commandTag: string | null
 }
 
-export type Payload = SessionStart | SessionEnd | Statement | Decision | Result
+export interface RecordedColumn {
+  readonly name: string
+  /** The PostgreSQL type OID. */
+  readonly typeOid: number
+  /** Binary-format values are bytes as the server sent them; text-format values are strings. */
+  readonly binary: boolean
+}
+
+/** SQL NULL, a text-format value, or a binary-format value (or one whose format is unknown). */
+export type RecordedValue = string | Uint8Array | null
+
+/**
+ * Session recording: the first rows of a statement's result as the client received them,
+ * up to the policy's caps. Emitted just before the statement's Result.
+ */
+export interface RecordedRows {
+  readonly _tag: "RecordedRows"
+  readonly statementId: number
+  /** Empty when the server never described the rows to this session; the values are then bytes. */
+  readonly columns: ReadonlyArray<RecordedColumn>
+  readonly rows: ReadonlyArray<ReadonlyArray<RecordedValue>>
+  /** A cap stopped the capture before the result ended (Result.rows has the full count). */
+  readonly truncated: boolean
+}
+
+export type Payload = SessionStart | SessionEnd | Statement | Decision | Result | RecordedRows
 
 export interface AuditEvent {
   /** Unique per event: consumers drop duplicates by it (delivery is at least once). */

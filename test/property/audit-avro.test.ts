@@ -25,6 +25,7 @@ import {
   MIN_LONG,
   SCHEMA_DIRECTORY,
   SCHEMA_VERSIONS,
+  SINGLE_OBJECT_MAGIC,
   schemaVersion,
   tryEncodeEvent,
 } from "../../src/sinks/avro.ts"
@@ -97,7 +98,19 @@ const result: fc.Arbitrary<Payload> = rec({
   commandTag: nullable(text),
 })
 
-const PAYLOADS = { SessionStart: sessionStart, SessionEnd: sessionEnd, Statement: statement, Decision: decision, Result: result } as const
+const recordedRows: fc.Arbitrary<Payload> = rec({
+  _tag: fc.constant("RecordedRows" as const),
+  statementId: long,
+  columns: fc.array(rec({ name: text, typeOid: fc.integer({ min: 0, max: 2 ** 32 - 1 }), binary: fc.boolean() }), { maxLength: 5 }),
+  // decoded bytes are Buffers, so the generated ones are too
+  rows: fc.array(fc.array(fc.oneof(fc.constant(null), text, fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b))), { maxLength: 5 }), { maxLength: 8 }),
+  truncated: fc.boolean(),
+})
+
+/** Every payload kind of the newest schema. */
+const PAYLOADS = { SessionStart: sessionStart, SessionEnd: sessionEnd, Statement: statement, Decision: decision, Result: result, RecordedRows: recordedRows } as const
+/** The kinds v1 has: RecordedRows came in v2. */
+const V1_PAYLOADS = { SessionStart: sessionStart, SessionEnd: sessionEnd, Statement: statement, Decision: decision, Result: result } as const
 
 const eventOf = (payload: fc.Arbitrary<Payload>): fc.Arbitrary<AuditEvent> =>
   rec({
@@ -396,6 +409,7 @@ describe("CRC-64-AVRO fingerprints of the Parsing Canonical Form", () => {
 type Json = any
 const v1: Json = JSON.parse(readFileSync(join(SCHEMA_DIRECTORY, "audit-event.v1.avsc"), "utf8"))
 const clone = (): Json => structuredClone(v1)
+const newest = (): Json => JSON.parse(CURRENT_SCHEMA.json)
 const branch = (schema: Json, name: string): Json => schema.fields.find((f: Json) => f.name === "payload").type.find((b: Json) => b.name === name)
 const field = (record: Json, name: string): Json => record.fields.find((f: Json) => f.name === name)
 
@@ -452,15 +466,34 @@ describe("schema evolution", () => {
     expect(verdict.compatible).toBe(false)
   })
 
-  it("a newer reader decodes v1 data through resolution (a field added with a default)", () => {
-    // the decoders resolve every older writer into the newest schema; simulate a v2 that adds a field
-    const v2 = clone()
-    branch(v2, "Decision").fields.push({ name: "approver", type: ["null", "string"], default: null })
-    const v2Type = avsc.Type.forSchema(v2)
-    const reader = v2Type.createResolver(CURRENT_SCHEMA.type)
+  it("every checked-in version's data decodes into the current event (single-object, by its fingerprint)", () => {
+    for (const writer of SCHEMA_VERSIONS) {
+      const kinds = writer.version === 1 ? V1_PAYLOADS : PAYLOADS
+      fc.assert(
+        fc.property(eventOf(fc.oneof(...Object.values(kinds))), (e) => {
+          // the event as that version writes it: its own body behind its own fingerprint
+          const body = writer.type.toBuffer(CURRENT_SCHEMA.type.fromBuffer(encodeEvent(e)))
+          const message = Buffer.concat([SINGLE_OBJECT_MAGIC, writer.fingerprint, body])
+          expect(ok(decodeSingleObject(message))).toStrictEqual(e)
+        }),
+        { numRuns: 100 },
+      )
+    }
+  })
+
+  it("a v1 reader cannot read a v2-only kind: new kinds are backward, not forward, compatible (SCHEMAS.md)", () => {
+    expect(isBackwardCompatible(CURRENT_SCHEMA.type, SCHEMA_VERSIONS[0]!.type).compatible).toBe(false)
+  })
+
+  it("a newer reader decodes the current data through resolution (a field added with a default)", () => {
+    // the decoders resolve every older writer into the newest schema; simulate a next version that adds a field
+    const next = newest()
+    branch(next, "Decision").fields.push({ name: "approver", type: ["null", "string"], default: null })
+    const nextType = avsc.Type.forSchema(next)
+    const reader = nextType.createResolver(CURRENT_SCHEMA.type)
     fc.assert(
       fc.property(eventOf(decision), (e) => {
-        const decoded = v2Type.fromBuffer(encodeEvent(e), reader)
+        const decoded = nextType.fromBuffer(encodeEvent(e), reader)
         expect(decoded.payload["sluice.audit.Decision"].approver).toBeNull()
         expect(decoded.payload["sluice.audit.Decision"].ruleId).toBe((e.payload as { ruleId: string }).ruleId)
       }),

@@ -16,7 +16,7 @@
  */
 import type { Principal } from "../identity/principal.ts"
 import { anyGlob, globMatch } from "./glob.ts"
-import type { Action, ClaimPredicate, Policy, PrincipalMatch, Rule, StatementClass, StatementMatch } from "./schema.ts"
+import type { Action, ClaimPredicate, Policy, PrincipalMatch, Recording, Rule, StatementClass, StatementMatch } from "./schema.ts"
 
 export interface RelationFacts {
   /**
@@ -49,7 +49,24 @@ export interface Decision {
   /** The rule's id, or `default:<target>` / `default:*` / `default` for defaults. */
   readonly ruleId: string
   readonly message: string | undefined
+  /** How much of the result to record, when the action is allow; undefined records nothing. */
+  readonly record: Recording | undefined
 }
+
+const recordingPolicies = new WeakMap<Policy, boolean>()
+
+/** Whether any statement's results may be recorded under this policy (remembered per policy object). */
+export const recordsResults = (policy: Policy): boolean => {
+  let records = recordingPolicies.get(policy)
+  if (records === undefined) {
+    records = policy.recording.rows > 0 || policy.rules.some((r) => (r.record?.rows ?? 0) > 0)
+    recordingPolicies.set(policy, records)
+  }
+  return records
+}
+
+/** Recording caps worth capturing with: undefined when they would capture no row. */
+const recordingOf = (r: Recording): Recording | undefined => (r.rows > 0 ? r : undefined)
 
 const claimAt = (claims: Readonly<Record<string, unknown>> | undefined, path: string): unknown => {
   if (claims === undefined) return undefined
@@ -132,14 +149,17 @@ export const ruleMatches = (rule: Rule, who: Principal, target: TargetFacts, s: 
 
 export const evaluate = (policy: Policy, who: Principal, target: TargetFacts, s: StatementFacts): Decision => {
   for (const rule of policy.rules) {
-    if (ruleMatches(rule, who, target, s)) return { action: rule.action, ruleId: rule.id, message: rule.message }
+    if (ruleMatches(rule, who, target, s)) {
+      const record = rule.action === "allow" ? recordingOf(rule.record ?? policy.recording) : undefined
+      return { action: rule.action, ruleId: rule.id, message: rule.message, record }
+    }
   }
   const named = policy.defaults[target.name]
   const fallback = named ?? policy.defaults["*"]
   const ruleId = named !== undefined ? `default:${target.name}` : fallback !== undefined ? "default:*" : "default"
   const d = fallback ?? { action: "block" as const }
   if (d.action === "allow" && s.class === "unknown") {
-    return { action: "block", ruleId, message: "statements of unknown effect need a rule that allows class unknown" }
+    return { action: "block", ruleId, message: "statements of unknown effect need a rule that allows class unknown", record: undefined }
   }
-  return { action: d.action, ruleId, message: d.message }
+  return { action: d.action, ruleId, message: d.message, record: d.action === "allow" ? recordingOf(policy.recording) : undefined }
 }

@@ -93,14 +93,32 @@ export const StatementMatch = Schema.Struct({
 })
 export type StatementMatch = typeof StatementMatch.Type
 
+/**
+ * Session recording: how much of each statement's result goes into the audit trail, as
+ * the client received it. Caps apply per statement; values count by their size on the wire.
+ */
+export const Recording = Schema.Struct({
+  /** Rows captured per statement; 0 records none. */
+  rows: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)).pipe(defaultTo(0)),
+  /** Value bytes captured per statement; the row that would go past it is not captured. */
+  bytes: Schema.Int.check(Schema.isGreaterThan(0)).pipe(defaultTo(64 * 1024))
+})
+export type Recording = typeof Recording.Type
+
 export const Rule = Schema.Struct({
   id: Schema.NonEmptyString.check(Schema.isPattern(/^[A-Za-z0-9_.:-]+$/, { message: "a rule id uses letters, digits, '_', '.', ':' and '-'" })),
   description: Schema.optionalKey(Schema.String),
   match: StatementMatch.pipe(defaultTo({})),
   action: Action,
   /** What the client reads when this rule blocks or holds. */
-  message: Schema.optionalKey(Schema.NonEmptyString)
-})
+  message: Schema.optionalKey(Schema.NonEmptyString),
+  /** For an allow rule: recording for the statements it allows, instead of the policy's `recording`. */
+  record: Schema.optionalKey(Recording)
+}).check(
+  Schema.makeFilter((r) =>
+    r.record === undefined || r.action === "allow" ? undefined : { path: ["record"], issue: `only an allow rule records results; this rule ${r.action}s` }
+  )
+)
 export type Rule = typeof Rule.Type
 
 export const TargetDefault = Schema.Struct({
@@ -116,6 +134,8 @@ export const Policy = Schema.Struct({
   rules: Schema.Array(Rule).pipe(defaultTo([])),
   /** Statement text in audit events: as written, or with every literal replaced by a placeholder. */
   auditLiterals: Schema.Literals(["keep", "redact"]).pipe(defaultTo("keep")),
+  /** Session recording for allowed statements whose rule has no `record` of its own; off by default. */
+  recording: Recording.pipe(defaultTo({})),
   /** Statements longer than this are blocked before they are parsed. */
   maxStatementBytes: Schema.Int.check(Schema.isGreaterThan(0)).pipe(defaultTo(1024 * 1024))
 }).check(

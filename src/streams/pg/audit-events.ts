@@ -3,7 +3,6 @@ import type { RelationRef } from "../../rules/classify/index.ts"
 import type { LoadedPolicy } from "../../rules/policy/store.ts"
 import type { Payload } from "../../sinks/events.ts"
 import { redactLiterals } from "../../sinks/redact.ts"
-import type { StatementResult } from "./responses.ts"
 import type { Audited } from "./stages.ts"
 
 const qualified = (r: { readonly schema: string | undefined; readonly name: string }): string =>
@@ -25,5 +24,3 @@ export const statementEvents = (a: Audited, policy: LoadedPolicy): ReadonlyArray
   },
   { _tag: "Decision", statementId: a.id, verdict: a.verdict, ruleId: a.ruleId, reason: a.reason, policyVersion: policy.version }
 ]
-
-export const resultEvent = (r: StatementResult): Payload => ({ _tag: "Result", ...r })

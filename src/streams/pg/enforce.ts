@@ -9,6 +9,7 @@
 import type { Principal } from "../../rules/identity/principal.ts"
 import type { Classification, RelationRef, StatementInfo } from "../../rules/classify/index.ts"
 import { type Decision, evaluate, type RelationFacts, type StatementFacts, type TargetFacts } from "../../rules/policy/evaluate.ts"
+import type { Recording } from "../../rules/policy/schema.ts"
 import type { LoadedPolicy } from "../../rules/policy/store.ts"
 
 /** What a session's decisions depend on; one per session. */
@@ -59,6 +60,8 @@ export const parserSafety = (name: string, value: string): string | undefined =>
 export interface Allowed {
   readonly statement: StatementInfo
   readonly ruleId: string
+  /** Session recording caps for its results; undefined records nothing. */
+  readonly record: Recording | undefined
 }
 
 export interface Blocked {
@@ -106,7 +109,7 @@ const describe = (d: Decision, fallback: string): string => `${d.message ?? fall
 const toOutcome = (d: Decision, statement: StatementInfo, reasons: ReadonlyArray<string>): Allowed | Blocked => {
   switch (d.action) {
     case "allow":
-      return { statement, ruleId: d.ruleId }
+      return { statement, ruleId: d.ruleId, record: d.record }
     case "block": {
       const why = reasons.length > 0 ? `statement blocked by policy: ${reasons.join("; ")}` : "statement blocked by policy"
       return { action: "block", ruleId: d.ruleId, message: describe(d, why), statement }

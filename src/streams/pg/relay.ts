@@ -9,7 +9,8 @@ import type { FrameError } from "../../codecs/pg/errors.ts"
 import { FrontendType } from "../../codecs/pg/frontend.ts"
 import type { Payload } from "../../sinks/events.ts"
 import { redactLiterals } from "../../sinks/redact.ts"
-import { resultEvent, statementEvents } from "./audit-events.ts"
+import { recordsResults } from "../../rules/policy/evaluate.ts"
+import { statementEvents } from "./audit-events.ts"
 import { ClientGone, ClientProtocolViolation, TargetGone, TargetProtocolViolation } from "./errors.ts"
 import { batchUntilClosed, type FramedReader } from "./framed-reader.ts"
 import type { SessionState } from "./session-state.ts"
@@ -54,6 +55,7 @@ const clientToServer = (client: Peer, server: Peer, state: SessionState) => {
         const bytes: Array<Uint8Array> = []
         const events: Array<Payload> = []
         const policy = state.enforcer.policy()
+        state.responses.recording = recordsResults(policy.policy)
         for (const d of decisions) {
           if (d._tag === "Malformed") {
             yield* toServer(bytes)
@@ -89,7 +91,7 @@ const serverToClient = (client: Peer, server: Peer, state: SessionState) =>
         const bytes = out.filter((b): b is Uint8Array => b !== undefined)
         for (const b of bytes) state.bytesToClient += b.length
         const results = state.responses.takeResults()
-        if (results.length > 0) yield* record(state, results.map(resultEvent))
+        yield* record(state, results)
         if (Arr.isReadonlyArrayNonEmpty(bytes)) yield* client.writer.writeAll(bytes).pipe(Effect.mapError(() => new ClientGone()))
       })
     )

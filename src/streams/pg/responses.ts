@@ -9,7 +9,9 @@
 import { Result as R } from "effect"
 import { BackendType, decodeBackend, encodeBackend, field } from "../../codecs/pg/backend.ts"
 import type { Frame } from "../../codecs/pg/framing.ts"
-import type { Result } from "../../sinks/events.ts"
+import type { Recording } from "../../rules/policy/schema.ts"
+import type { RecordedColumn, RecordedRows, Result } from "../../sinks/events.ts"
+import { Capture, columnsOf, withFormats } from "./recording.ts"
 
 export type Sent = "Parse" | "Bind" | "Describe" | "Execute" | "Close" | "Sync" | "Query" | "FunctionCall"
 
@@ -21,18 +23,34 @@ export type Origin = "client" | "drop" | { readonly raise: string }
 
 export type Outcome = "forward" | "drop" | Uint8Array
 
-/** How one statement ended, as far as the server said: the audit's Result event. */
-export type StatementResult = Omit<Result, "_tag">
+/** A statement as its results are audited: its id, and how much of them to record. */
+export interface StatementRef {
+  readonly id: number
+  readonly record: Recording | undefined
+}
+
+/**
+ * What a message names, for session recording to know the columns of a result: the
+ * statement (`S` + name) or portal (`P` + name) a Parse, Describe, Close or Execute names,
+ * or the portal a Bind makes, with the statement it binds and its result formats.
+ */
+export type Address =
+  | { readonly target: string }
+  | { readonly target: string; readonly statement: string; readonly formats: ReadonlyArray<number> }
 
 interface Entry {
   readonly sent: Sent
   readonly origin: Origin
   /** The statements whose results this message produces, in order (a Query may run several). */
-  readonly statementIds: ReadonlyArray<number>
+  readonly statements: ReadonlyArray<StatementRef>
+  readonly address: Address | undefined
   next: number
   startedAt: number
   rows: number
   bytes: number
+  /** A Query's current result set, as its RowDescription said (recording only). */
+  columns: ReadonlyArray<RecordedColumn> | undefined
+  capture: Capture | undefined
 }
 
 /** Where (W), file (F), line (L) and routine (R) of the PL/pgSQL RAISE that carries out a block. */
@@ -53,18 +71,34 @@ const cstringAt = (bytes: Uint8Array, at: number): string => Buffer.from(bytes.s
 export class ResponseTracker {
   private entries: Array<Entry> = []
   private head = 0
-  private results: Array<StatementResult> = []
+  private results: Array<Result | RecordedRows> = []
+  /**
+   * Columns of described statements and portals, by address. Kept only while the policy
+   * records anything: a description missed while it did not could mislabel values later.
+   */
+  private readonly described = new Map<string, ReadonlyArray<RecordedColumn>>()
+  private recordingOn = false
 
-  sent(sent: Sent, origin: Origin = "client", statementIds: ReadonlyArray<number> = []): void {
-    this.entries.push({ sent, origin, statementIds, next: 0, startedAt: micros(), rows: 0, bytes: 0 })
+  sent(sent: Sent, origin: Origin = "client", statements: ReadonlyArray<StatementRef> = [], address?: Address): void {
+    this.entries.push({ sent, origin, statements, address, next: 0, startedAt: micros(), rows: 0, bytes: 0, columns: undefined, capture: undefined })
+  }
+
+  /** Whether the policy in force records results; turning it off forgets every description. */
+  get recording(): boolean {
+    return this.recordingOn
+  }
+
+  set recording(on: boolean) {
+    if (!on) this.described.clear()
+    this.recordingOn = on
   }
 
   get pending(): number {
     return this.entries.length - this.head
   }
 
-  /** The results completed since the last call. */
-  takeResults(): ReadonlyArray<StatementResult> {
+  /** The results completed since the last call, each after the rows recorded from it. */
+  takeResults(): ReadonlyArray<Result | RecordedRows> {
     if (this.results.length === 0) return this.results
     const out = this.results
     this.results = []
@@ -89,11 +123,17 @@ export class ResponseTracker {
 
   /** Closes the current statement of `e`, if it has one, with what the server said. */
   private complete(e: Entry, sqlstate: string, commandTag: string | null): void {
-    const statementId = e.statementIds[e.next]
-    if (statementId === undefined) return
+    const statement = e.statements[e.next]
+    if (statement === undefined) return
+    const statementId = statement.id
     if (e.sent === "Query") e.next++
     const now = micros()
+    if (e.capture !== undefined) {
+      this.results.push(e.capture.finish(statementId))
+      e.capture = undefined
+    }
     this.results.push({
+      _tag: "Result",
       statementId,
       rows: commandTag === null ? e.rows : (rowsOf(commandTag) ?? e.rows),
       bytes: e.bytes,
@@ -111,6 +151,12 @@ export class ResponseTracker {
     const head = this.peek()
     switch (frame.type) {
       case BackendType.DataRow:
+        if (head !== undefined) {
+          head.rows++
+          head.bytes += frame.bytes.length
+          if (this.recordingOn) this.capture(head, frame)
+        }
+        return "forward"
       case BackendType.CopyData:
         if (head !== undefined) {
           head.rows++
@@ -127,10 +173,13 @@ export class ResponseTracker {
       case BackendType.BindComplete:
       case BackendType.CloseComplete:
       case BackendType.NoData:
+        if (this.recordingOn && head !== undefined) this.describedChanged(head)
+        return head !== undefined && EXTENDED.has(head.sent) ? this.shiftForward() : "forward"
       case BackendType.EmptyQueryResponse:
         // These end an extended-protocol message; inside a Query they don't.
         return head !== undefined && EXTENDED.has(head.sent) ? this.shiftForward() : "forward"
       case BackendType.RowDescription:
+        if (this.recordingOn && head !== undefined) this.describe(head, frame)
         if (head?.sent === "Describe") this.shift()
         return "forward"
       case BackendType.ReadyForQuery:
@@ -141,6 +190,35 @@ export class ResponseTracker {
       default:
         return "forward"
     }
+  }
+
+  private capture(head: Entry, frame: Frame): void {
+    const record = head.statements[head.next]?.record
+    if (record === undefined) return
+    if (head.capture === undefined) {
+      const columns = head.sent === "Query" ? head.columns : head.address === undefined ? undefined : this.described.get(head.address.target)
+      head.capture = new Capture(record, columns ?? [])
+    }
+    head.capture.add(frame)
+  }
+
+  private describe(head: Entry, frame: Frame): void {
+    const m = decodeBackend(frame)
+    if (R.isFailure(m) || m.success._tag !== "RowDescription") return
+    const columns = columnsOf(m.success.fields)
+    if (head.sent === "Query") head.columns = columns
+    else if (head.sent === "Describe" && head.address !== undefined) this.described.set(head.address.target, columns)
+  }
+
+  /** A statement or portal made, replaced, closed or found to return no rows. */
+  private describedChanged(head: Entry): void {
+    const a = head.address
+    if (a === undefined) return
+    if ("statement" in a) {
+      const statement = this.described.get(`S${a.statement}`)
+      if (statement === undefined) this.described.delete(a.target)
+      else this.described.set(a.target, withFormats(statement, a.formats))
+    } else this.described.delete(a.target)
   }
 
   private shiftForward(): Outcome {

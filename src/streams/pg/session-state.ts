@@ -3,12 +3,12 @@ import type { TransactionStatus } from "../../codecs/pg/backend.ts"
 import type { SessionAudit } from "../../sinks/audit-log.ts"
 import type { ResolvedTarget } from "../../targets/target.ts"
 import type { EnforcementState, Enforcer } from "./enforce.ts"
-import type { ResponseTracker } from "./responses.ts"
+import type { ResponseTracker, StatementRef } from "./responses.ts"
 
 export interface StatementIds {
   next: number
-  readonly named: Map<string, number>
-  readonly portals: Map<string, number>
+  readonly named: Map<string, StatementRef>
+  readonly portals: Map<string, StatementRef>
 }
 
 export interface SessionState {

@@ -7,10 +7,11 @@ import { Result } from "effect"
 import { BackendType, decodeBackend, encodeBackend, field } from "../../codecs/pg/backend.ts"
 import type { Frame } from "../../codecs/pg/framing.ts"
 import { decodeFrontend, FrontendType } from "../../codecs/pg/frontend.ts"
+import type { Recording } from "../../rules/policy/schema.ts"
 import type { StatementInfo } from "../../rules/classify/index.ts"
 import { blockedExtended, blockedQuery } from "./block.ts"
 import { type Allowed, type Blocked, type Classified as ClassifiedSql, classifySql, decideBind, decideFunctionCall, decideSql, isBlocked, parserSafety } from "./enforce.ts"
-import type { Sent } from "./responses.ts"
+import type { Address, Sent, StatementRef } from "./responses.ts"
 import type { SessionState } from "./session-state.ts"
 
 export type Classified =
@@ -43,6 +44,8 @@ export interface Audited {
   readonly verdict: "allow" | "block" | "hold" | "mask"
   readonly ruleId: string
   readonly reason: string | null
+  /** How much of its result to record. */
+  readonly record: Recording | undefined
 }
 
 /** What one decision turns into: bytes for the server (the server answers the client), and what to audit. */
@@ -147,6 +150,35 @@ const bindNames = (bytes: Uint8Array): { portal: string; statement: string } => 
 
 const VIA = { Query: "simple", Parse: "extended", Bind: "extended", FunctionCall: "function-call" } as const
 
+/** Bind's result-format codes, read only while results are recorded. */
+const resultFormats = (frame: Frame): ReadonlyArray<number> => {
+  const m = decodeFrontend(frame)
+  return Result.isSuccess(m) && m.success._tag === "Bind" ? m.success.resultFormats : []
+}
+
+/**
+ * What a Parse, Bind, Describe, Close or Execute names, for session recording to know a
+ * result's columns (see responses.ts); undefined for other messages, or when nothing is recorded.
+ */
+const addressOf = (f: Frame, state: SessionState): Address | undefined => {
+  if (!state.responses.recording) return undefined
+  switch (f.type) {
+    case FrontendType.Parse:
+      return { target: `S${nameAt(f.bytes, 5)}` }
+    case FrontendType.Bind: {
+      const { portal, statement } = bindNames(f.bytes)
+      return { target: `P${portal}`, statement, formats: resultFormats(f) }
+    }
+    case FrontendType.Describe:
+    case FrontendType.Close:
+      return { target: `${String.fromCharCode(f.bytes[5]!)}${nameAt(f.bytes, 6)}` }
+    case FrontendType.Execute:
+      return { target: `P${nameAt(f.bytes, 5)}` }
+    default:
+      return undefined
+  }
+}
+
 /**
  * Turns a decision into bytes for the server, recording what each answers and which
  * statement each result will belong to. A block is carried out through the server
@@ -154,7 +186,8 @@ const VIA = { Query: "simple", Parse: "extended", Bind: "extended", FunctionCall
  */
 export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: SessionState): Routed => {
   const ids = state.statements
-  const audit = (a: Allowed, via: Audited["via"]): Audited => ({ id: ids.next++, statement: a.statement, via, verdict: "allow", ruleId: a.ruleId, reason: null })
+  const audit = (a: Allowed, via: Audited["via"]): Audited => ({ id: ids.next++, statement: a.statement, via, verdict: "allow", ruleId: a.ruleId, reason: null, record: a.record })
+  const ref = (a: Audited): StatementRef => ({ id: a.id, record: a.record })
   switch (d._tag) {
     case "Discard":
       return { bytes: [], audited: [] }
@@ -163,25 +196,25 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
       const sent = SENT[f.type]
       const via = f.type === FrontendType.Query ? "simple" : f.type === FrontendType.Parse ? "extended" : "function-call"
       const audited = d.allowed.map((a) => audit(a, via))
-      const statementIds = audited.map((a) => a.id)
+      const statements = audited.map(ref)
       switch (f.type) {
         case FrontendType.Parse:
-          if (statementIds[0] !== undefined) ids.named.set(nameAt(f.bytes, 5), statementIds[0])
+          if (statements[0] !== undefined) ids.named.set(nameAt(f.bytes, 5), statements[0])
           break
         case FrontendType.Bind: {
           const { portal, statement } = bindNames(f.bytes)
-          const id = ids.named.get(statement)
-          if (id === undefined) ids.portals.delete(portal)
+          const named = ids.named.get(statement)
+          if (named === undefined) ids.portals.delete(portal)
           else {
-            ids.portals.set(portal, id)
+            ids.portals.set(portal, named)
             // A statement can fail at Bind (a bad parameter, a constant folded at planning).
-            statementIds.push(id)
+            statements.push(named)
           }
           break
         }
         case FrontendType.Execute: {
-          const id = ids.portals.get(nameAt(f.bytes, 5))
-          if (id !== undefined) statementIds.push(id)
+          const bound = ids.portals.get(nameAt(f.bytes, 5))
+          if (bound !== undefined) statements.push(bound)
           break
         }
         case FrontendType.Close:
@@ -194,23 +227,24 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
           state.terminating = true
           break
       }
-      if (sent !== undefined) state.responses.sent(sent, "client", statementIds)
+      if (sent !== undefined) state.responses.sent(sent, "client", statements, addressOf(f, state))
       return { bytes: [f.bytes], audited }
     }
     case "Block": {
       const audited = d.allowed.map((a) => audit(a, VIA[d.kind]))
       const b = d.blocked
-      const blocked: Audited = { id: ids.next++, statement: b.statement, via: VIA[d.kind], verdict: b.action, ruleId: b.ruleId, reason: b.message }
+      const blocked: Audited = { id: ids.next++, statement: b.statement, via: VIA[d.kind], verdict: b.action, ruleId: b.ruleId, reason: b.message, record: undefined }
       const raise = { raise: b.message }
       if (d.kind === "Parse" || d.kind === "Bind") {
         const replacesUnnamed = d.kind === "Parse" && d.statementName === ""
+        // The raise replaces the unnamed portal, and maybe the unnamed statement: their descriptions go.
         if (!replacesUnnamed) state.responses.sent("Close", "drop")
-        state.responses.sent("Parse", "drop")
-        state.responses.sent("Bind", "drop")
-        state.responses.sent("Execute", raise, [blocked.id])
+        state.responses.sent("Parse", "drop", [], replacesUnnamed ? { target: "S" } : undefined)
+        state.responses.sent("Bind", "drop", [], { target: "P" })
+        state.responses.sent("Execute", raise, [ref(blocked)])
         return { bytes: blockedExtended({ message: b.message }, replacesUnnamed), audited: [blocked] }
       }
-      state.responses.sent("Query", raise, [...audited.map((a) => a.id), blocked.id])
+      state.responses.sent("Query", raise, [...audited.map(ref), ref(blocked)])
       return { bytes: [blockedQuery(d.allowed.map((a) => a.statement.text), { message: b.message })], audited: [...audited, blocked] }
     }
   }
