@@ -14,6 +14,7 @@ import { parseArgs } from "node:util"
 import pg from "pg"
 import { startPostgres, type PgServer } from "../test/harness/postgres.ts"
 import { run } from "../test/harness/process.ts"
+import { type AuditBroker, awaitDelivery, startAuditBroker } from "./lib/kafka.ts"
 import { describeMachine, loadAverage } from "./lib/machine.ts"
 import { startDedicatedPostgres } from "./lib/postgres.ts"
 import { pinSelf, planPinning } from "./lib/proc.ts"
@@ -21,6 +22,7 @@ import { toMarkdown, toSvg } from "./lib/report.ts"
 import type { BarRow, ConnectRow, Failure, IdleRow, LatencyRow, PgbenchRow, Results, SlowReaderRow, StreamRow, TargetInfo } from "./lib/results.ts"
 import { fmt, fmtRatio, median, ratio, rotate, round } from "./lib/stats.ts"
 import {
+  LABEL_WIDTH,
   libpqEnv,
   Skipped,
   startDirect,
@@ -191,6 +193,8 @@ const idleRows: IdleRow[] = []
 const slowRows: SlowReaderRow[] = []
 let classifier: string | null = null
 let streamBytes = 0
+/** pgbench -S transactions of the timed runs, per target: the floor for its audit events. */
+const measuredTransactions = new Map<TargetName, number>()
 
 async function runLatency(): Promise<void> {
   header(`added latency: ${settings.latencyReps} × ${settings.latencyRoundTrips} round trips of SELECT 1 per target, alternating`)
@@ -249,8 +253,9 @@ async function runPgbench(): Promise<void> {
         for (const t of rotate(live(targets), rep)) {
           const r = await attempt(t, `pgbench ${mode}/${clients}`, () => pgbench(t, ctx, { mode, clients, length, excludeLogins: true }))
           if (!r) continue
+          measuredTransactions.set(t.name, (measuredTransactions.get(t.name) ?? 0) + r.transactions)
           runs.set(t.name, [...(runs.get(t.name) ?? []), { tps: round(r.tps, 1), latencyMs: r.latencyMs, cpuUsPerTx: r.cpuUsPerTx === null ? null : round(r.cpuUsPerTx, 2) }])
-          log(`  rep ${rep + 1}: ${TARGET_LABELS[t.name].padEnd(16)} ${fmt(r.tps, 0).padStart(7)} TPS  ${fmt(r.latencyMs, 3)} ms  ${r.cpuUsPerTx === null ? "" : `${fmt(r.cpuUsPerTx, 1)} µs CPU/tx`}`)
+          log(`  rep ${rep + 1}: ${TARGET_LABELS[t.name].padEnd(LABEL_WIDTH)} ${fmt(r.tps, 0).padStart(7)} TPS  ${fmt(r.latencyMs, 3)} ms  ${r.cpuUsPerTx === null ? "" : `${fmt(r.cpuUsPerTx, 1)} µs CPU/tx`}`)
         }
       }
       for (const name of TARGET_ORDER) {
@@ -283,7 +288,7 @@ async function runStreaming(): Promise<void> {
         const r = await attempt(t, kind, () => once(t))
         if (!r) continue
         runs.set(t.name, [...(runs.get(t.name) ?? []), round(r.mbps, 1)])
-        log(`  rep ${rep + 1}: ${TARGET_LABELS[t.name].padEnd(16)} ${fmt(r.mbps)} MB/s`)
+        log(`  rep ${rep + 1}: ${TARGET_LABELS[t.name].padEnd(LABEL_WIDTH)} ${fmt(r.mbps)} MB/s`)
       }
     }
     for (const name of TARGET_ORDER) {
@@ -303,7 +308,7 @@ async function runConnect(): Promise<void> {
       if (!r) continue
       // with -C every transaction is a new connection
       runs.set(t.name, [...(runs.get(t.name) ?? []), { perSecond: r.tps, cpuUs: r.cpuUsPerTx }])
-      log(`  rep ${rep + 1}: ${TARGET_LABELS[t.name].padEnd(16)} ${fmt(r.tps, 0)} connections/s${r.cpuUsPerTx === null ? "" : `, ${fmt(r.cpuUsPerTx, 0)} µs CPU per connection`}`)
+      log(`  rep ${rep + 1}: ${TARGET_LABELS[t.name].padEnd(LABEL_WIDTH)} ${fmt(r.tps, 0)} connections/s${r.cpuUsPerTx === null ? "" : `, ${fmt(r.cpuUsPerTx, 0)} µs CPU per connection`}`)
     }
   }
   for (const name of TARGET_ORDER) {
@@ -396,6 +401,36 @@ async function runIdle(): Promise<void> {
   } finally {
     await dedicated.stop().catch(() => {})
   }
+}
+
+/**
+ * Audit to Kafka is asynchronous (spool, then shipper), so a broken or lagging sink would
+ * not slow the statements down: a fast number means something only if the events arrived.
+ * Every statement makes at least one audit event, so the topic must hold at least as many
+ * messages as the timed pgbench transactions that went through the target.
+ */
+async function verifyKafkaAudit(broker: AuditBroker): Promise<void> {
+  const t = live(targets).find((x) => x.name === "sluice-full-kafka")
+  if (!t) return
+  const transactions = measuredTransactions.get(t.name) ?? 0
+  header(`audit to Kafka: waiting for the topic ${broker.topic} to hold at least ${transactions.toLocaleString("en-US")} events and stop growing`)
+  const d = await attempt(t, "audit delivery to Kafka", async () => {
+    const d = await awaitDelivery(broker, { minimum: transactions, quietMs: 2_000, timeoutMs: 120_000 })
+    if (d.complete) return d
+    throw new Error(
+      d.messages < transactions
+        ? `audit to Kafka: ${d.messages.toLocaleString("en-US")} events on topic ${broker.topic} after ${fmt(d.catchUpSeconds, 0)} s, fewer than the ${transactions.toLocaleString("en-US")} timed pgbench transactions through it (each makes at least one): the sink lost or held back events, so this target's numbers do not count`
+        : `audit to Kafka: events were still arriving on topic ${broker.topic} ${fmt(d.catchUpSeconds, 0)} s after the last workload: the sink is far behind the gateway, so this target's numbers do not count`
+    )
+  })
+  if (!d) return
+  const note =
+    `audit to Kafka: ${d.messages.toLocaleString("en-US")} events arrived on topic ${broker.topic} at ${broker.brokers} ` +
+    `(${broker.managed ? "a single-node KRaft broker the bench started" : "SLUICE_TEST_KAFKA's broker"}), at least one for each of the ` +
+    `${transactions.toLocaleString("en-US")} timed pgbench transactions through ${TARGET_LABELS[t.name]} (warm-ups and the other workloads add theirs); ` +
+    `the topic stopped growing ${fmt(d.catchUpSeconds, 1)} s after the last workload`
+  notes.push(note)
+  log(`  ${note}`)
 }
 
 async function runClassifier(): Promise<void> {
@@ -493,6 +528,16 @@ function writeResults(): void {
 // Main (after every declaration above)
 
 const exitCode = await (async (): Promise<number> => {
+  // A JVM takes seconds to start: the broker comes up while the data loads. If it fails,
+  // the Kafka target fails to start (and only that target).
+  const broker: Promise<AuditBroker | Error> | undefined = wanted.has("sluice-full-kafka")
+    ? startAuditBroker().catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))
+    : undefined
+  /** The broker, when it was wanted and started. */
+  const brokerUp = async (): Promise<AuditBroker | undefined> => {
+    const b = await broker
+    return b instanceof Error ? undefined : b
+  }
   try {
     // data
     if (only.has("pgbench") || only.has("connect")) {
@@ -521,7 +566,14 @@ const exitCode = await (async (): Promise<number> => {
       relay: () => startRelay(upstream, pin),
       pgbouncer: () => startPgBouncer(upstream, pin, 150),
       sluice: () => startSluice(upstream, pin, { variant: "allow-all" }),
-      "sluice-full": () => startSluice(upstream, pin, { variant: "full" })
+      "sluice-full-audit-off": () => startSluice(upstream, pin, { variant: "full-audit-off" }),
+      "sluice-full": () => startSluice(upstream, pin, { variant: "full" }),
+      "sluice-full-kafka": async () => {
+        const b = await broker
+        if (b === undefined || b instanceof Error) throw new Error(`the Kafka broker for audit did not start: ${String(b)}`)
+        log(`kafka: ${b.brokers} (${b.managed ? "started by the bench" : "SLUICE_TEST_KAFKA"}), audit topic ${b.topic}`)
+        return startSluice(upstream, pin, { variant: "full-kafka", kafka: b })
+      }
     }
     for (const name of TARGET_ORDER) {
       if (!wanted.has(name)) continue
@@ -549,6 +601,8 @@ const exitCode = await (async (): Promise<number> => {
     if (only.has("streaming")) await runStreaming()
     if (only.has("connect")) await runConnect()
     if (only.has("slow-reader")) await runSlowReader()
+    const b = await brokerUp()
+    if (b) await verifyKafkaAudit(b)
     await stopAll()
     if (only.has("idle")) await runIdle()
     if (only.has("classifier") && !quick) await runClassifier()
@@ -557,6 +611,7 @@ const exitCode = await (async (): Promise<number> => {
     log(`FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
   } finally {
     await stopAll()
+    await (await brokerUp())?.stop().catch((err: unknown) => log(`stopping Kafka: ${String(err)}`))
     await server.stop().catch(() => {})
   }
   writeResults()

@@ -85,6 +85,7 @@ export const toMarkdown = (r: Results): string => {
     }
     out.push(table(["Mode, clients", "Target", "TPS", "TPS spread", "Avg latency ms", "CPU µs/tx", "TPS vs relay", "CPU vs relay", "TPS vs direct", "TPS vs PgBouncer"], rows, 2))
     out.push("")
+    out.push(...auditCost(r))
   }
 
   if (r.latency.length > 0) {
@@ -182,6 +183,46 @@ export const toMarkdown = (r: Results): string => {
   return out.join("\n")
 }
 
+/** The full pipeline's targets by where their audit events go; the first is the reference. */
+const AUDIT_LEGS: ReadonlyArray<readonly [TargetName, string]> = [
+  ["sluice-full-audit-off", "off"],
+  ["sluice-full", "files"],
+  ["sluice-full-kafka", "Kafka"]
+]
+
+/** pgbench -S through the same policy with audit off, to files and to Kafka: the audit's cost. */
+const auditCost = (r: Results): string[] => {
+  const off = r.pgbench.filter((p) => p.target === "sluice-full-audit-off")
+  if (off.length === 0 || !r.pgbench.some((p) => p.target === "sluice-full" || p.target === "sluice-full-kafka")) return []
+  const rows: string[][] = []
+  for (const o of off) {
+    const group = r.pgbench.filter((p) => p.mode === o.mode && p.clients === o.clients)
+    const relay = group.find((p) => p.target === "relay")
+    for (const [target, audit] of AUDIT_LEGS) {
+      const p = group.find((x) => x.target === target)
+      if (!p) continue
+      rows.push([
+        `${p.mode}, ${p.clients}`,
+        audit,
+        fmt(p.tps, 0),
+        fmt(p.cpuUsPerTx, 1),
+        fmtRatio(ratio(p.tps, o.tps)),
+        p.cpuUsPerTx === null || o.cpuUsPerTx === null ? "n/a" : fmt(p.cpuUsPerTx - o.cpuUsPerTx, 1),
+        fmtRatio(ratio(p.tps, relay?.tps)),
+        fmtRatio(ratio(p.cpuUsPerTx, relay?.cpuUsPerTx))
+      ])
+    }
+  }
+  return [
+    "### The audit's cost",
+    "",
+    "The same gateway and policy (the full pipeline), with audit off, to the file sink (spool, then Avro container files) and to Kafka (spool, then the topic), from the table above. The CPU is the gateway process's: it includes encoding, spooling and shipping the events (the shipper runs inside the gateway, after the statements). The Kafka broker's own CPU is not in it, though the broker shares the machine. With Kafka, the run also checks that the events arrived (see the notes at the top).",
+    "",
+    table(["Mode, clients", "Audit", "TPS", "CPU µs/tx", "TPS vs audit off", "CPU µs/tx added by audit", "TPS vs relay", "CPU vs relay"], rows, 2),
+    ""
+  ]
+}
+
 // ---------------------------------------------------------------------------
 // SVG
 
@@ -190,7 +231,9 @@ const COLORS: Record<TargetName, string> = {
   relay: "#9d755d",
   pgbouncer: "#54a24b",
   sluice: "#e45756",
-  "sluice-full": "#b279a2"
+  "sluice-full-audit-off": "#f2b701",
+  "sluice-full": "#b279a2",
+  "sluice-full-kafka": "#72b7b2"
 }
 
 const esc = (s: string): string => s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
@@ -225,14 +268,15 @@ export const toSvg = (r: Results): string => {
   let y0 = 0
   const targets = r.targets.filter((t) => t.ran).map((t) => t.name)
 
-  // legend
+  // legend, five targets a row
   parts.push(text(20, 24, `Sluice bench (${r.mode}, ${r.startedAt.slice(0, 10)}): ${r.machine.cores} cores, Node ${r.machine.node}, PostgreSQL ${r.machine.postgres}`, 'font-size="15" font-weight="bold"'))
   targets.forEach((t, i) => {
-    const x = 20 + i * 170
-    parts.push(`<rect x="${x}" y="36" width="14" height="14" fill="${COLORS[t]}"/>`)
-    parts.push(text(x + 20, 48, label(t), 'font-size="13"'))
+    const x = 20 + (i % 5) * 190
+    const y = 36 + Math.floor(i / 5) * 20
+    parts.push(`<rect x="${x}" y="${y}" width="14" height="14" fill="${COLORS[t]}"/>`)
+    parts.push(text(x + 20, y + 12, label(t), 'font-size="13"'))
   })
-  y0 = 70
+  y0 = 70 + Math.floor(Math.max(0, targets.length - 1) / 5) * 20
 
   // Panel 1: latency distribution (percentile on a "nines" axis, µs on a log axis)
   if (r.latency.length > 0) {

@@ -4,11 +4,15 @@
  * here and nowhere else.
  *
  * Variants:
- *   allow-all  the gateway with a policy that allows everything (the cheapest decision)
- *              and audit off;
- *   full       classification, a policy with several rules that pgbench's statements
- *              walk through before one allows them, audit to the file sink (spool, then
- *              Avro container files), and (later) masking and Kafka.
+ *   allow-all       the gateway with a policy that allows everything (the cheapest
+ *                   decision) and audit off;
+ *   full            classification, a policy with several rules that pgbench's statements
+ *                   walk through before one allows them, audit to the file sink (spool,
+ *                   then Avro container files), and (later) masking;
+ *   full-audit-off  the same policy, audit off;
+ *   full-kafka      the same policy, audit to Kafka (spool, then the topic).
+ * The three `full*` variants differ only in where audit events go, so their difference is
+ * the audit's cost.
  */
 import { spawnSync } from "node:child_process"
 import { writeFileSync } from "node:fs"
@@ -16,7 +20,20 @@ import { join } from "node:path"
 import { stringify } from "yaml"
 import { hashToken } from "../../src/rules/identity/service-accounts.ts"
 
-export type SluiceVariant = "allow-all" | "full"
+/** Each variant's policy and audit destination. */
+export const SLUICE_VARIANTS = {
+  "allow-all": { policy: "allow-all", audit: "off" },
+  full: { policy: "full", audit: "files" },
+  "full-audit-off": { policy: "full", audit: "off" },
+  "full-kafka": { policy: "full", audit: "kafka" }
+} as const satisfies Record<string, { policy: "allow-all" | "full"; audit: "off" | "files" | "kafka" }>
+export type SluiceVariant = keyof typeof SLUICE_VARIANTS
+
+/** Where the `full-kafka` variant ships its audit events. */
+export interface AuditKafka {
+  readonly brokers: string
+  readonly topic: string
+}
 
 /** What bench clients send as their password; Sluice knows it as a service account. */
 export const SLUICE_TOKEN = "bench-token-3c9e51d07a"
@@ -41,11 +58,13 @@ export interface SluiceConfigOptions {
   /** False for a gateway build that does not know the `policy` key yet. */
   readonly withPolicy: boolean
   /**
-   * Whether to write the `audit` key: allow-all turns audit off (the cheapest gateway),
-   * the full pipeline spools and writes Avro container files under `dir`. False for a
-   * gateway build that does not know the key.
+   * Whether to write the `audit` key: off, or a spool under `dir` shipped to Avro
+   * container files under `dir` or to Kafka, as the variant says. False for a gateway
+   * build that does not know the key.
    */
   readonly withAudit: boolean
+  /** The broker and topic, for the `full-kafka` variant. */
+  readonly kafka?: AuditKafka | undefined
 }
 
 /** Lets every statement through, as cheaply as a policy can. */
@@ -75,13 +94,23 @@ const FULL_POLICY = {
 
 /**
  * TODO(full pipeline): the masking issue fills this in: the config keys that mask a
- * column of bench_big for the masked streaming variant (and Kafka, when the bench starts
- * a broker). Audit to the file sink is on through `withAudit` below.
+ * column of bench_big for the masked streaming variant. Audit is on through `withAudit`
+ * below.
  */
 const fullPipelineExtras = (_dir: string): { keys: Record<string, unknown>; missing: string[] } => ({
   keys: {},
   missing: ["masking"]
 })
+
+/** The `audit` key of a variant: the spool and the shipper's destination live under `dir`. */
+const auditConfig = (opts: SluiceConfigOptions): Record<string, unknown> => {
+  const { audit } = SLUICE_VARIANTS[opts.variant]
+  if (audit === "off") return { enabled: false }
+  const spool = { directory: join(opts.dir, "audit-spool") }
+  if (audit === "files") return { enabled: true, spool, files: { directory: join(opts.dir, "audit-files") } }
+  if (opts.kafka === undefined) throw new Error(`the ${opts.variant} variant needs a Kafka broker and topic (SluiceConfigOptions.kafka)`)
+  return { enabled: true, spool, kafka: { brokers: opts.kafka.brokers.split(","), topic: opts.kafka.topic, clientId: "sluice-bench" } }
+}
 
 /** The config object (written as YAML) and the files it refers to, written into `dir`. */
 export const sluiceConfig = (opts: SluiceConfigOptions): { file: string; notes: string[] } => {
@@ -104,18 +133,14 @@ export const sluiceConfig = (opts: SluiceConfigOptions): { file: string; notes: 
     // 1,000 idle connections log in at once in the memory workload
     limits: { loginTimeoutMs: 60_000, connectTimeoutMs: 30_000 }
   }
+  const fullPolicy = SLUICE_VARIANTS[opts.variant].policy === "full"
   if (opts.withPolicy) {
     const policyFile = join(opts.dir, `policy-${opts.variant}.yaml`)
-    writeFileSync(policyFile, stringify(opts.variant === "full" ? FULL_POLICY : ALLOW_ALL_POLICY))
+    writeFileSync(policyFile, stringify(fullPolicy ? FULL_POLICY : ALLOW_ALL_POLICY))
     config.policy = { file: policyFile }
   }
-  if (opts.withAudit) {
-    config.audit =
-      opts.variant === "full"
-        ? { enabled: true, spool: { directory: join(opts.dir, "audit-spool") }, files: { directory: join(opts.dir, "audit-files") } }
-        : { enabled: false }
-  }
-  if (opts.variant === "full") {
+  if (opts.withAudit) config.audit = auditConfig(opts)
+  if (fullPolicy) {
     const extras = fullPipelineExtras(opts.dir)
     Object.assign(config, extras.keys)
     if (extras.missing.length > 0) notes.push(`full pipeline without ${extras.missing.join(", ")} (not in the gateway yet)`)

@@ -4,7 +4,9 @@
  *   relay        bench/raw-relay.ts, two Node `pipe` calls: the floor for a Node proxy;
  *   pgbouncer    Debian's PgBouncer in session mode, SCRAM secret in its userlist;
  *   sluice       the gateway with an allow-all policy;
- *   sluice-full  the gateway with the full pipeline (see sluice-config.ts).
+ *   sluice-full  the gateway with the full pipeline, audit to files (see sluice-config.ts);
+ *   sluice-full-audit-off, sluice-full-kafka
+ *                the same pipeline with audit off, and with audit to Kafka.
  */
 import { chownSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -12,16 +14,39 @@ import pg from "pg"
 import { freePort, waitForPort } from "../../test/harness/free-port.ts"
 import { isRoot, logTail, makeTempDir, osUser, removeTempDir, spawnTracked, type Tracked } from "../../test/harness/process.ts"
 import type { Pinning } from "./proc.ts"
-import { type Backend, checkConfig, SLUICE_BIN, SLUICE_TARGET, SLUICE_TOKEN, SLUICE_USER, sluiceConfig, type SluiceVariant } from "./sluice-config.ts"
+import {
+  type AuditKafka,
+  type Backend,
+  checkConfig,
+  SLUICE_BIN,
+  SLUICE_TARGET,
+  SLUICE_TOKEN,
+  SLUICE_USER,
+  SLUICE_VARIANTS,
+  sluiceConfig,
+  type SluiceVariant
+} from "./sluice-config.ts"
 
-export type TargetName = "direct" | "relay" | "pgbouncer" | "sluice" | "sluice-full"
-export const TARGET_ORDER: ReadonlyArray<TargetName> = ["direct", "relay", "pgbouncer", "sluice", "sluice-full"]
+export type TargetName = "direct" | "relay" | "pgbouncer" | "sluice" | "sluice-full-audit-off" | "sluice-full" | "sluice-full-kafka"
+export const TARGET_ORDER: ReadonlyArray<TargetName> = ["direct", "relay", "pgbouncer", "sluice", "sluice-full-audit-off", "sluice-full", "sluice-full-kafka"]
 export const TARGET_LABELS: Record<TargetName, string> = {
   direct: "direct",
   relay: "raw relay",
   pgbouncer: "PgBouncer",
   sluice: "Sluice allow-all",
-  "sluice-full": "Sluice full"
+  "sluice-full-audit-off": "Sluice full, no audit",
+  "sluice-full": "Sluice full",
+  "sluice-full-kafka": "Sluice full, Kafka"
+}
+/** The longest label, for aligned log lines. */
+export const LABEL_WIDTH = Math.max(...Object.values(TARGET_LABELS).map((l) => l.length))
+
+/** The target each gateway variant is measured as. */
+export const SLUICE_TARGETS: Record<SluiceVariant, TargetName> = {
+  "allow-all": "sluice",
+  full: "sluice-full",
+  "full-audit-off": "sluice-full-audit-off",
+  "full-kafka": "sluice-full-kafka"
 }
 
 /** Where a client connects, and as whom. */
@@ -167,6 +192,8 @@ export const startPgBouncer = async (up: Upstream, pin: Pinning, poolSize: numbe
 
 export interface SluiceStartOptions {
   readonly variant: SluiceVariant
+  /** The broker and topic, for the `full-kafka` variant. */
+  readonly kafka?: AuditKafka | undefined
   /** Extra node flags, e.g. --cpu-prof. */
   readonly nodeFlags?: ReadonlyArray<string>
 }
@@ -175,7 +202,8 @@ export interface SluiceStartOptions {
  * Starts the gateway. Its config comes from `sluiceConfig`; `sluice check-config` decides
  * whether this gateway build takes a policy: allow-all falls back to no policy (the
  * gateway then passes everything through, and the report notes it); the full pipeline
- * is skipped with the gateway's own message.
+ * is skipped with the gateway's own message, and so is audit to Kafka on a build without
+ * the `audit` key (without it, the variant would measure nothing it is named for).
  */
 export const startSluice = async (up: Upstream, pin: Pinning, opts: SluiceStartOptions): Promise<Target> => {
   const dir = makeTempDir(`sluice-bench-${opts.variant}-`)
@@ -190,9 +218,10 @@ export const startSluice = async (up: Upstream, pin: Pinning, opts: SluiceStartO
   ]
   let made: { file: string; notes: string[] } | undefined
   let firstRefusal: string | null = null
+  const variant = SLUICE_VARIANTS[opts.variant]
   for (const shape of shapes) {
-    if (opts.variant === "full" && !shape.withPolicy) break
-    const attempt = sluiceConfig({ variant: opts.variant, port, backend: up.backend, dir, ...shape })
+    if ((variant.policy === "full" && !shape.withPolicy) || (variant.audit === "kafka" && !shape.withAudit)) break
+    const attempt = sluiceConfig({ variant: opts.variant, port, backend: up.backend, dir, kafka: opts.kafka, ...shape })
     const refused = checkConfig(attempt.file)
     if (refused === null) {
       made = attempt
@@ -204,7 +233,7 @@ export const startSluice = async (up: Upstream, pin: Pinning, opts: SluiceStartO
   if (made === undefined) {
     removeTempDir(dir)
     const why = (firstRefusal ?? "").split("\n").slice(0, 6).join(" | ")
-    if (opts.variant === "full") throw new Skipped(`the gateway does not take this config (check-config: ${why})`)
+    if (variant.policy === "full") throw new Skipped(`the gateway does not take this config (check-config: ${why})`)
     throw new Error(`sluice check-config refused the bench config:\n${firstRefusal}`)
   }
   notes.push(...made.notes)
@@ -212,7 +241,7 @@ export const startSluice = async (up: Upstream, pin: Pinning, opts: SluiceStartO
   const proc = await spawnTracked({ name: `sluice (${opts.variant})`, command: cmd.command, args: cmd.args, logFile: join(dir, "sluice.log"), cwd: dir })
   await waitForLog(proc, "listening", 30_000)
   const endpoint = { host: "127.0.0.1", port, user: SLUICE_USER, password: SLUICE_TOKEN, database: SLUICE_TARGET }
-  return fromProcess(opts.variant === "full" ? "sluice-full" : "sluice", endpoint, proc, dir, notes)
+  return fromProcess(SLUICE_TARGETS[opts.variant], endpoint, proc, dir, notes)
 }
 
 /** The configured database a bench client asks for, for libpq tools. */
