@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { CURRENT_SCHEMA, encodeSingleObject, SCHEMA_DIRECTORY } from "../../src/sinks/avro.ts"
 import type { AuditEvent, Payload } from "../../src/sinks/events.ts"
 import { listContainerFiles, makeFileSink, readContainerFiles } from "../../src/sinks/file-sink.ts"
+import { avroView } from "./support/audit-trail.ts"
 import { exec, FASTAVRO_SCRIPT, fastavroPython } from "./support/fastavro.ts"
 
 
@@ -75,6 +76,13 @@ const payload: fc.Arbitrary<Payload> = fc.oneof(
     sqlstate: fc.stringMatching(/^[0-9A-Z]{5}$/),
     commandTag: fc.option(text, { nil: null }),
   }),
+  rec({
+    _tag: fc.constant("RecordedRows" as const),
+    statementId: long,
+    columns: fc.array(rec({ name: text, typeOid: fc.integer({ min: 0, max: 2 ** 32 - 1 }), binary: fc.boolean() }), { maxLength: 4 }),
+    rows: fc.array(fc.array(fc.oneof(fc.constant(null), text, fc.uint8Array({ maxLength: 16 }).map((b) => Buffer.from(b))), { maxLength: 4 }), { maxLength: 4 }),
+    truncated: fc.boolean(),
+  }),
 )
 
 const anyEvent: fc.Arbitrary<AuditEvent> = rec({
@@ -87,20 +95,13 @@ const anyEvent: fc.Arbitrary<AuditEvent> = rec({
   payload,
 })
 
-/** The Avro view of an event, as fastavro_decode.py prints it: the union branch by full name, via as its symbol. */
-const avroView = (e: AuditEvent): unknown => {
-  const { _tag, ...fields } = e.payload
-  const value = e.payload._tag === "Statement" && e.payload.via === "function-call" ? { ...fields, via: "function_call" } : fields
-  return { eventId: e.eventId, sessionId: e.sessionId, sequence: e.sequence, time: e.time, gateway: e.gateway, payload: { branch: `sluice.audit.${_tag}`, value } }
-}
-
 const sample = (n: number, seed: number): Array<AuditEvent> => fc.sample(anyEvent, { numRuns: n, seed })
 
 /** Covers every payload kind whatever the sample. */
 const everyKind = (): Array<AuditEvent> => {
   const byKind = new Map<string, AuditEvent>()
   for (const e of sample(400, 7)) if (!byKind.has(e.payload._tag)) byKind.set(e.payload._tag, e)
-  expect([...byKind.keys()].sort()).toEqual(["Decision", "Result", "SessionEnd", "SessionStart", "Statement"])
+  expect([...byKind.keys()].sort()).toEqual(["Decision", "RecordedRows", "Result", "SessionEnd", "SessionStart", "Statement"])
   return [...byKind.values()]
 }
 

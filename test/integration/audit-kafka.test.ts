@@ -6,7 +6,9 @@
  * from the beginning by kafkajs and by kcat, holds every event kind; every value decodes
  * (Avro single-object); the key is the session id and a session stays on one partition in
  * sequence order; headers carry the kind and the schema fingerprint; sequence numbers are
- * 0..n-1 per session; Decision and Result name their Statement; no secret appears.
+ * 0..n-1 per session; Decision and Result name their Statement; no secret appears. Reads
+ * of the test table are recorded (session recording, one row each), so RecordedRows events
+ * carry the rows the clients received.
  *
  * `sluice replay` is proved here too, reading the same topic and, from a gateway without
  * Kafka, the rotated Avro files.
@@ -32,6 +34,7 @@ const POLICY = {
   version: 1,
   defaults: { "*": { action: "allow" } },
   rules: [
+    { id: "record-items", match: { classes: ["read"], relations: [TABLE] }, action: "allow", record: { rows: 1, bytes: 4096 } },
     { id: "no-ddl", match: { classes: ["ddl"] }, action: "block", message: DDL_MESSAGE },
     { id: "allow-unknown", match: { classes: ["unknown"] }, action: "allow" }
   ]
@@ -50,6 +53,8 @@ const PSQL_SCRIPT = [
 const PARSE_ERROR = "SELECT * FROM sluice_audit_no_such_table WHERE id = $1"
 /** Division by zero while rows are produced: the error answers Execute. */
 const EXECUTE_ERROR = `SELECT 1 / (id - $1::int) FROM ${TABLE} WHERE id = 1`
+/** Results in binary format: node-postgres asks for them in Bind. */
+const BINARY_READ = `SELECT id FROM ${TABLE} WHERE id = $1`
 /** A parameter that is not an integer: the error answers Bind. */
 const BIND_ERROR = "SELECT $1::int AS n"
 
@@ -69,6 +74,7 @@ describe("audit trail to Kafka", () => {
   let nodeSession: string
   let psqlOut: { stdout: string; stderr: string }
   const nodeErrors: Record<string, { code?: string; message: string }> = {}
+  let binaryRows: Array<unknown> = []
 
   beforeAll(async () => {
     const started = Date.now()
@@ -107,6 +113,8 @@ describe("audit trail to Kafka", () => {
       await c.query(`SELECT v FROM ${TABLE} WHERE id = $1`, [1])
       await c.query({ name: "by_id", text: `SELECT v FROM ${TABLE} WHERE id = $1`, values: [2] })
       await c.query({ name: "by_id", text: `SELECT v FROM ${TABLE} WHERE id = $1`, values: [1] })
+      // `binary` is a node-postgres query option its typings leave out
+      binaryRows = (await c.query({ text: BINARY_READ, values: [2], binary: true } as pg.QueryConfig)).rows
       await c.query({ text: "CREATE TABLE sluice_audit_blocked2 (id int)", queryMode: "extended" } as pg.QueryConfig).catch((e) => (nodeErrors["blocked"] = e))
       // fails at Parse (no such table), at Execute (per row), and at Bind (the parameter does not parse as an integer)
       await c.query(PARSE_ERROR, [1]).catch((e) => (nodeErrors["parse"] = e))
@@ -149,7 +157,7 @@ describe("audit trail to Kafka", () => {
   })
 
   it("every event kind is on the topic and every value decodes (single-object encoding)", () => {
-    expect(kinds(events)).toEqual(["Decision", "Result", "SessionEnd", "SessionStart", "Statement"])
+    expect(kinds(events)).toEqual(["Decision", "RecordedRows", "Result", "SessionEnd", "SessionStart", "Statement"])
     for (const m of messages) {
       expect(m.value.subarray(0, 2).toString("hex")).toBe("c301")
       expect(m.value.subarray(2, 10).toString("hex")).toBe(CURRENT_SCHEMA.fingerprintHex)
@@ -260,6 +268,52 @@ describe("audit trail to Kafka", () => {
     expect(new Set(nodeStatements.map((s) => s.via))).toEqual(new Set(["simple", "extended"]))
   })
 
+  it("session recording: the rows each client received from a recorded read, up to the cap, just before the Result", () => {
+    const recordedOf = (session: string, text: string) => {
+      const trail = events.filter((e) => e.sessionId === session)
+      const id = ofKind(trail, "Statement").find((e) => e.payload.text === text)!.payload.statementId
+      return ofKind(trail, "RecordedRows")
+        .filter((e) => e.payload.statementId === id)
+        .map((e) => {
+          // each right before its own Result
+          expect(trail.find((r) => r.sequence === e.sequence + 1)?.payload).toMatchObject({ _tag: "Result", statementId: id })
+          return e.payload
+        })
+    }
+    // psql, simple protocol: two rows, the cap is one
+    expect(recordedOf(psqlSession, `SELECT id, v FROM ${TABLE} ORDER BY id`)).toEqual([
+      {
+        _tag: "RecordedRows",
+        statementId: expect.any(Number),
+        columns: [
+          { name: "id", typeOid: 23, binary: false },
+          { name: "v", typeOid: 25, binary: false }
+        ],
+        rows: [["1", "one"]],
+        truncated: true
+      }
+    ])
+    // node-postgres, extended protocol (after psql's UPDATE): the unnamed statement, then the named one executed twice
+    const extended = `SELECT v FROM ${TABLE} WHERE id = $1`
+    const rowsOf = (list: ReadonlyArray<{ rows: unknown; truncated: boolean; columns: unknown }>) => list.map((r) => [r.rows, r.truncated, r.columns])
+    const column = [{ name: "v", typeOid: 25, binary: false }]
+    const [unnamed, named] = ofKind(events.filter((e) => e.sessionId === nodeSession), "Statement").filter((e) => e.payload.text === extended)
+    const recordedById = (id: number) => ofKind(events, "RecordedRows").filter((e) => e.sessionId === nodeSession && e.payload.statementId === id).map((e) => e.payload)
+    expect(rowsOf(recordedById(unnamed!.payload.statementId))).toEqual([[[["uno"]], false, column]])
+    expect(rowsOf(recordedById(named!.payload.statementId))).toEqual([
+      [[["two"]], false, column],
+      [[["uno"]], false, column]
+    ])
+    // binary results stay bytes, as the server sent them (int4 2, big-endian)
+    expect(binaryRows).toEqual([{ id: 2 }])
+    const binary = ofKind(events.filter((e) => e.sessionId === nodeSession), "Statement").find((e) => e.payload.text === BINARY_READ)!
+    expect(recordedById(binary.payload.statementId)).toEqual([
+      { _tag: "RecordedRows", statementId: binary.payload.statementId, columns: [{ name: "id", typeOid: 23, binary: true }], rows: [[Buffer.from([0, 0, 0, 2])]], truncated: false }
+    ])
+    // statements the rule does not cover record nothing
+    expect(ofKind(events, "RecordedRows").every((e) => ofKind(events, "Decision").some((d) => d.sessionId === e.sessionId && d.payload.statementId === e.payload.statementId && d.payload.ruleId === "record-items"))).toBe(true)
+  })
+
   it("no secret in any message: keys, headers, values (raw bytes and decoded)", () => {
     for (const secret of secrets) {
       expect(secret.length).toBeGreaterThan(4)
@@ -283,7 +337,7 @@ describe("audit trail to Kafka", () => {
     const lines = await kcat(kafka.brokers, topic, "%k %h %S\\n")
     expect(lines.length).toBe(messages.length)
     const kindsSeen = new Set(lines.map((l) => /sluice-event-kind=(\w+)/.exec(l)?.[1]))
-    expect(kindsSeen).toEqual(new Set(["SessionStart", "Statement", "Decision", "Result", "SessionEnd"]))
+    expect(kindsSeen).toEqual(new Set(["SessionStart", "Statement", "Decision", "RecordedRows", "Result", "SessionEnd"]))
     for (const l of lines) expect(l).toContain(`sluice-schema-fingerprint=${CURRENT_SCHEMA.fingerprintHex}`)
     const bytes = (list: ReadonlyArray<number>) => list.reduce((a, b) => a + b, 0)
     expect(bytes(lines.map((l) => Number(l.split(" ").pop())))).toBe(bytes(messages.map((m) => m.value.length)))
@@ -297,8 +351,10 @@ describe("audit trail to Kafka", () => {
       const lines = r.stdout.trimEnd().split("\n")
       const psqlEvents = events.filter((e) => e.sessionId === psqlSession)
       expect(lines[0]).toBe(`session ${psqlSession}: ${psqlEvents.length} events from Kafka topic ${topic} on ${kafka.brokers}`)
-      expect(lines.length).toBe(1 + psqlEvents.length)
-      expect(lines.slice(1).map((l) => Number(l.trim().split(/\s+/)[0]))).toEqual(psqlEvents.map((_, i) => i))
+      // one line per event; recorded rows add their table under theirs
+      const eventLines = lines.slice(1).filter((l) => /^\s*\d+ {2}\d{4}-\d\d-\d\dT/.test(l))
+      expect(eventLines.length).toBe(psqlEvents.length)
+      expect(eventLines.map((l) => Number(l.trim().split(/\s+/)[0]))).toEqual(psqlEvents.map((_, i) => i))
       const out = r.stdout
       expect(lines[1]).toMatch(/session start {2}ci-job \(machine, issuer static, groups ci\) from 127\.0\.0\.1:\d+ as user "ci", application "psql", no TLS; postgresql target app/)
       expect(out).toContain(`backend user ${pgInfo.backend.user}`)
@@ -306,6 +362,7 @@ describe("audit trail to Kafka", () => {
       expect(out).toMatch(new RegExp(`decision \\d+ {2}BLOCK by rule no-ddl: ${DDL_MESSAGE}`))
       expect(out).toMatch(/result \d+ {2}.*SQLSTATE 22012 \(error\)/)
       expect(out).toMatch(/result \d+ {2}UPDATE 1 {2}1 row, /)
+      expect(out).toMatch(/recorded \d+ {2}1 row \(cut off by the recording caps\)\n {6}id \| v\n {6}---\+----\n {6}1 {2}\| one\n/)
       expect(lines[lines.length - 1]).toMatch(/session end {2}client closed after .*: 6 statements/)
       // statement texts in the order they ran
       const order = PSQL_SCRIPT.split("\n").map((t) => out.indexOf(t.replace(/;$/, "")))
@@ -317,7 +374,10 @@ describe("audit trail to Kafka", () => {
       const r = await sluice(["replay", nodeSession, "--config", join(gw.dir, "sluice.yaml"), "--json"])
       expect(r.code).toBe(0)
       const printed = r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l))
-      expect(printed).toEqual(JSON.parse(JSON.stringify(events.filter((e) => e.sessionId === nodeSession))))
+      // recorded binary values are printed as {"hex": …}
+      const hex = (_key: string, v: unknown) => (v !== null && typeof v === "object" && (v as { type?: unknown }).type === "Buffer" ? { hex: Buffer.from((v as { data: Array<number> }).data).toString("hex") } : v)
+      expect(printed).toEqual(JSON.parse(JSON.stringify(events.filter((e) => e.sessionId === nodeSession)), hex))
+      expect(JSON.stringify(printed)).toContain('{"hex":"00000002"}')
     })
 
     it("an unknown session: exit 1 and a message that says where it looked", async () => {

@@ -133,6 +133,16 @@ rules:
     expect(r.stderr).toContain('rules.1.id: duplicate rule id "a"')
   })
 
+  it("refuses recording caps that cannot work: negative, or on a rule that does not allow", async () => {
+    const negative = await sluice("check-policy", file("rec-neg.yaml", "version: 1\nrecording: { rows: -1, bytes: 0 }\n"))
+    expect(negative.code).toBe(1)
+    expect(negative.stderr).toContain("recording.rows: Expected a value greater than or equal to 0")
+    expect(negative.stderr).toContain("recording.bytes: Expected a value greater than 0")
+    const onBlock = await sluice("check-policy", file("rec-block.yaml", "version: 1\nrules:\n  - { id: a, action: block, record: { rows: 5 } }\n"))
+    expect(onBlock.code).toBe(1)
+    expect(onBlock.stderr).toContain("rules.0.record: only an allow rule records results; this rule blocks")
+  })
+
   it("accepts the checked-in example policies", async () => {
     for (const f of ["policy.example.yaml", "deploy/policy.yaml"]) {
       const r = await sluice("check-policy", new URL(`../../${f}`, import.meta.url).pathname)

@@ -6,15 +6,13 @@ import { Result } from "effect"
 import * as fc from "fast-check"
 import { beforeAll, describe, expect, it } from "vitest"
 import { decodeBackend, encodeBackend, field } from "../../src/codecs/pg/backend.ts"
-import { type Frame, Framer } from "../../src/codecs/pg/framing.ts"
-import { decodeFrontend, encodeFrontend, type FrontendMessage } from "../../src/codecs/pg/frontend.ts"
+import { decodeFrontend, encodeFrontend } from "../../src/codecs/pg/frontend.ts"
 import { loadClassifier, makeClassifier } from "../../src/rules/classify/index.ts"
 import type { Policy } from "../../src/rules/policy/schema.ts"
-import { auditOff } from "../../src/sinks/audit-log.ts"
-import { ResponseTracker } from "../../src/streams/pg/responses.ts"
 import type { SessionState } from "../../src/streams/pg/session-state.ts"
 import { classify, decide, observeBackend, route } from "../../src/streams/pg/stages.ts"
 import { backendMessage, cstring, frontendMessage, int32 } from "./pg-arbitraries.ts"
+import { frameOf, send, sessionState } from "./pg-session-fixture.ts"
 
 const ALLOW_ALL: Policy = {
   version: 1,
@@ -39,42 +37,8 @@ beforeAll(async () => {
   classifier = makeClassifier({ cacheSize: 100 })
 })
 
-const state = (policy: Policy = ALLOW_ALL, serverProcessId = 4242, clientProcessId = 9_000_001): SessionState => ({
-  id: "s",
-  target: undefined as never,
-  enforcer: {
-    principal: { subject: "ci", kind: "machine", groups: [], issuer: "static" },
-    target: { name: "app", database: "app" },
-    backendUser: "sluice_backend",
-    policy: () => ({ policy, version: "test" }),
-    classify: (sql) => classifier.classify(sql)
-  },
-  enforcement: { searchPath: ["public"], searchPathVersion: 0, userFunctions: new Set(), parsed: new Map(), sqlPrepared: new Map(), parserUnsafe: undefined },
-  audit: auditOff.session("s"),
-  responses: new ResponseTracker(),
-  statements: { next: 0, named: new Map(), portals: new Map() },
-  discardingUntilSync: false,
-  serverProcessId,
-  clientProcessId,
-  transactionStatus: "I",
-  terminating: false,
-  serverEnded: false,
-  bytesFromClient: 0,
-  bytesToClient: 0
-})
-
-const frameOf = (bytes: Uint8Array): Frame => {
-  const frames = new Framer(1 << 30, { startup: false }).push(bytes)
-  if (!Array.isArray(frames) || frames.length !== 1) throw new Error("expected one frame")
-  return frames[0]!
-}
-
-/** Runs one client message through classify, decide and route. */
-const send = (s: SessionState, m: FrontendMessage): ReadonlyArray<Uint8Array> => {
-  const d = decide(classify(frameOf(encodeFrontend(m)), s), s)
-  if (d._tag === "Malformed") throw new Error(d.detail)
-  return route(d, s).bytes
-}
+const state = (policy: Policy = ALLOW_ALL, serverProcessId?: number, clientProcessId?: number): SessionState =>
+  sessionState(policy, (sql) => classifier.classify(sql), serverProcessId, clientProcessId)
 
 const decoded = (bytes: Uint8Array) => Result.getOrThrow(decodeFrontend(frameOf(bytes)))
 

@@ -13,7 +13,7 @@ import { crc32 } from "node:zlib"
 import { Result } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import { decodeSingleObject } from "../../../src/sinks/avro.ts"
-import type { AuditEvent, Payload } from "../../../src/sinks/events.ts"
+import type { AuditEvent, Payload, RecordedValue } from "../../../src/sinks/events.ts"
 import { runCommand } from "./policy-clients.ts"
 
 export interface TopicMessage {
@@ -196,7 +196,7 @@ export const summarize = (events: ReadonlyArray<AuditEvent>, options: { readonly
       if (p._tag === "Statement") {
         if (statements.has(p.statementId)) problems.push(`${where}: statement id ${p.statementId} used twice`)
         statements.set(p.statementId, e)
-      } else if (p._tag === "Decision" || p._tag === "Result") {
+      } else if (p._tag === "Decision" || p._tag === "Result" || p._tag === "RecordedRows") {
         const st = statements.get(p.statementId)
         if (st === undefined) problems.push(`${where}: ${p._tag} at sequence ${e.sequence} names statement ${p.statementId}, which has no earlier Statement event`)
         if (p._tag === "Decision") decided.add(p.statementId)
@@ -295,9 +295,19 @@ export const orderProblems = (eventsInTopicOrder: ReadonlyArray<AuditEvent>): Ar
   return problems
 }
 
-/** The Avro view of an event, as support/fastavro_decode.py prints it: the union branch by full name, `via` as its symbol. */
+const hexView = (v: RecordedValue): unknown => (v instanceof Uint8Array ? { hex: Buffer.from(v).toString("hex") } : v)
+
+/**
+ * The Avro view of an event, as support/fastavro_decode.py prints it: the union branch by
+ * full name, `via` as its symbol, bytes as `{hex}`.
+ */
 export const avroView = (e: AuditEvent): unknown => {
   const { _tag, ...fields } = e.payload
-  const value = e.payload._tag === "Statement" && e.payload.via === "function-call" ? { ...fields, via: "function_call" } : fields
+  const value =
+    e.payload._tag === "Statement" && e.payload.via === "function-call"
+      ? { ...fields, via: "function_call" }
+      : e.payload._tag === "RecordedRows"
+        ? { ...fields, rows: e.payload.rows.map((row) => row.map(hexView)) }
+        : fields
   return { eventId: e.eventId, sessionId: e.sessionId, sequence: e.sequence, time: e.time, gateway: e.gateway, payload: { branch: `sluice.audit.${_tag}`, value } }
 }

@@ -11,8 +11,8 @@ prints what it read as JSON, for test/integration/audit-interop.test.ts.
 
 Output: {"canonical", "fingerprint", "events": [...]} for single; {"files": [{"path",
 "codec", "events"}]} for container. Each event is rendered faithfully: uuid as text,
-timestamp-micros as an integer number of microseconds, and a union branch that is a
-record as {"branch": full name, "value": record}.
+timestamp-micros as an integer number of microseconds, bytes as {"hex": hex digits}, and
+a union branch that is a record as {"branch": full name, "value": record}.
 """
 import datetime
 import io
@@ -34,6 +34,8 @@ def plain(value):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [plain(v) for v in value]
+    if isinstance(value, bytes):
+        return {"hex": value.hex()}
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, datetime.datetime):

@@ -1,0 +1,240 @@
+/**
+ * Session recording without a socket: which rows of a result are captured, under which
+ * caps, with which column names and formats, in the simple and the extended protocol.
+ */
+import * as fc from "fast-check"
+import { beforeAll, describe, expect, it } from "vitest"
+import { type BackendMessage, encodeBackend, type FieldDescription } from "../../src/codecs/pg/backend.ts"
+import { loadClassifier, makeClassifier } from "../../src/rules/classify/index.ts"
+import type { Policy, Recording } from "../../src/rules/policy/schema.ts"
+import type { RecordedRows, Result } from "../../src/sinks/events.ts"
+import type { SessionState } from "../../src/streams/pg/session-state.ts"
+import { observeBackend } from "../../src/streams/pg/stages.ts"
+import { frameOf, send, sessionState } from "./pg-session-fixture.ts"
+
+let classifier: ReturnType<typeof makeClassifier>
+beforeAll(async () => {
+  await loadClassifier()
+  classifier = makeClassifier({ cacheSize: 100 })
+})
+
+const OFF: Recording = { rows: 0, bytes: 65536 }
+
+const policy = (recording: Recording, rules: Policy["rules"] = []): Policy => ({
+  version: 1,
+  defaults: { "*": { action: "allow" } },
+  rules,
+  maxStatementBytes: 1 << 20,
+  recording,
+  auditLiterals: "keep"
+})
+
+const state = (p: Policy): SessionState => {
+  const s = sessionState(p, (sql) => classifier.classify(sql))
+  // as the relay does for every batch from the client
+  s.responses.recording = p.recording.rows > 0 || p.rules.some((r) => (r.record?.rows ?? 0) > 0)
+  return s
+}
+
+const column = (name: string, typeOid = 25, format = 0): FieldDescription => ({ name, tableOid: 0, columnAttr: 0, typeOid, typeSize: -1, typeModifier: -1, format })
+
+const reply = (s: SessionState, messages: ReadonlyArray<BackendMessage>): ReadonlyArray<Result | RecordedRows> => {
+  for (const m of messages) observeBackend(frameOf(encodeBackend(m)), s)
+  return s.responses.takeResults()
+}
+
+const text = (v: string) => Buffer.from(v, "utf8")
+const recorded = (events: ReadonlyArray<Result | RecordedRows>) => events.filter((e): e is RecordedRows => e._tag === "RecordedRows")
+
+describe("session recording", () => {
+  it("captures a simple query's rows, named by its RowDescription, before the statement's Result", () => {
+    const s = state(policy({ rows: 10, bytes: 1000 }))
+    send(s, { _tag: "Query", sql: "SELECT id, email FROM users; SELECT 1 AS one" })
+    const events = reply(s, [
+      { _tag: "RowDescription", fields: [column("id", 23), column("email")] },
+      { _tag: "DataRow", values: [text("1"), text("a@example.com")] },
+      { _tag: "DataRow", values: [text("2"), null] },
+      { _tag: "CommandComplete", tag: "SELECT 2" },
+      { _tag: "RowDescription", fields: [column("one", 23)] },
+      { _tag: "DataRow", values: [text("1")] },
+      { _tag: "CommandComplete", tag: "SELECT 1" },
+      { _tag: "ReadyForQuery", status: "I" }
+    ])
+    expect(events.map((e) => [e._tag, e.statementId])).toEqual([
+      ["RecordedRows", 0],
+      ["Result", 0],
+      ["RecordedRows", 1],
+      ["Result", 1]
+    ])
+    expect(events[0]).toEqual({
+      _tag: "RecordedRows",
+      statementId: 0,
+      columns: [
+        { name: "id", typeOid: 23, binary: false },
+        { name: "email", typeOid: 25, binary: false }
+      ],
+      rows: [
+        ["1", "a@example.com"],
+        ["2", null]
+      ],
+      truncated: false
+    })
+    expect(recorded(events)[1]!.rows).toEqual([["1"]])
+  })
+
+  it("records nothing when neither the policy nor the deciding rule asks, and a rule's caps override the policy's", () => {
+    const quiet = state(policy(OFF))
+    send(quiet, { _tag: "Query", sql: "SELECT 1" })
+    const none = reply(quiet, [
+      { _tag: "RowDescription", fields: [column("x")] },
+      { _tag: "DataRow", values: [text("1")] },
+      { _tag: "CommandComplete", tag: "SELECT 1" },
+      { _tag: "ReadyForQuery", status: "I" }
+    ])
+    expect(none.map((e) => e._tag)).toEqual(["Result"])
+
+    const rules: Policy["rules"] = [
+      { id: "quiet-reads", match: { relations: ["audit_log"] }, action: "allow", record: OFF },
+      { id: "one-row", match: { relations: ["users"] }, action: "allow", record: { rows: 1, bytes: 1000 } }
+    ]
+    const s = state(policy({ rows: 5, bytes: 1000 }, rules))
+    send(s, { _tag: "Query", sql: "SELECT * FROM audit_log; SELECT * FROM users; SELECT * FROM orders" })
+    const rowsOf = (n: number): Array<BackendMessage> => [
+      { _tag: "RowDescription", fields: [column("v")] },
+      ...Array.from({ length: n }, (_, i): BackendMessage => ({ _tag: "DataRow", values: [text(String(i))] })),
+      { _tag: "CommandComplete", tag: `SELECT ${n}` }
+    ]
+    const events = reply(s, [...rowsOf(3), ...rowsOf(3), ...rowsOf(3), { _tag: "ReadyForQuery", status: "I" }])
+    expect(recorded(events).map((r) => [r.statementId, r.rows.length, r.truncated])).toEqual([
+      [1, 1, true],
+      [2, 3, false]
+    ])
+    // the Result still counts every row
+    expect(events.filter((e) => e._tag === "Result").map((e) => (e as Result).rows)).toEqual([3, 3, 3])
+  })
+
+  it("extended protocol: columns from Describe of the statement, formats from Bind; later executions record again", () => {
+    const s = state(policy({ rows: 10, bytes: 1000 }))
+    send(s, { _tag: "Parse", name: "q", sql: "SELECT id, photo FROM users WHERE id = $1", paramTypes: [] })
+    send(s, { _tag: "Describe", kind: "S", name: "q" })
+    send(s, { _tag: "Sync" })
+    reply(s, [
+      { _tag: "ParseComplete" },
+      { _tag: "ParameterDescription", typeOids: [23] },
+      { _tag: "RowDescription", fields: [column("id", 23), column("photo", 17)] },
+      { _tag: "ReadyForQuery", status: "I" }
+    ])
+    for (const id of [7, 8]) {
+      // text for id, binary for photo
+      send(s, { _tag: "Bind", portal: "", statement: "q", paramFormats: [], params: [text(String(id))], resultFormats: [0, 1] })
+      send(s, { _tag: "Execute", portal: "", maxRows: 0 })
+      send(s, { _tag: "Sync" })
+      const events = reply(s, [
+        { _tag: "BindComplete" },
+        { _tag: "DataRow", values: [text(String(id)), Buffer.from([0xff, 0x00, id])] },
+        { _tag: "CommandComplete", tag: "SELECT 1" },
+        { _tag: "ReadyForQuery", status: "I" }
+      ])
+      expect(events[0]).toEqual({
+        _tag: "RecordedRows",
+        statementId: 0,
+        columns: [
+          { name: "id", typeOid: 23, binary: false },
+          { name: "photo", typeOid: 17, binary: true }
+        ],
+        rows: [[String(id), Buffer.from([0xff, 0x00, id])]],
+        truncated: false
+      })
+      expect(events[1]).toMatchObject({ _tag: "Result", statementId: 0, rows: 1 })
+    }
+  })
+
+  it("extended protocol: columns and formats from Describe of the portal (how libpq and node-postgres run a query)", () => {
+    const s = state(policy({ rows: 10, bytes: 1000 }))
+    send(s, { _tag: "Parse", name: "", sql: "SELECT n FROM generate_series(1, 2) n", paramTypes: [] })
+    send(s, { _tag: "Bind", portal: "", statement: "", paramFormats: [], params: [], resultFormats: [1] })
+    send(s, { _tag: "Describe", kind: "P", name: "" })
+    send(s, { _tag: "Execute", portal: "", maxRows: 0 })
+    send(s, { _tag: "Sync" })
+    const events = reply(s, [
+      { _tag: "ParseComplete" },
+      { _tag: "BindComplete" },
+      { _tag: "RowDescription", fields: [column("n", 23, 1)] },
+      { _tag: "DataRow", values: [Buffer.from([0, 0, 0, 1])] },
+      { _tag: "DataRow", values: [Buffer.from([0, 0, 0, 2])] },
+      { _tag: "CommandComplete", tag: "SELECT 2" },
+      { _tag: "ReadyForQuery", status: "I" }
+    ])
+    expect(recorded(events)).toEqual([
+      {
+        _tag: "RecordedRows",
+        statementId: 0,
+        columns: [{ name: "n", typeOid: 23, binary: true }],
+        rows: [[Buffer.from([0, 0, 0, 1])], [Buffer.from([0, 0, 0, 2])]],
+        truncated: false
+      }
+    ])
+  })
+
+  it("rows of a statement described before recording was on are kept as unnamed bytes, never mislabelled", () => {
+    const p = policy({ rows: 10, bytes: 1000 })
+    const s = state(p)
+    s.responses.recording = false
+    send(s, { _tag: "Parse", name: "q", sql: "SELECT 'x' AS a", paramTypes: [] })
+    send(s, { _tag: "Describe", kind: "S", name: "q" })
+    send(s, { _tag: "Sync" })
+    reply(s, [{ _tag: "ParseComplete" }, { _tag: "ParameterDescription", typeOids: [] }, { _tag: "RowDescription", fields: [column("a")] }, { _tag: "ReadyForQuery", status: "I" }])
+    s.responses.recording = true
+    send(s, { _tag: "Bind", portal: "", statement: "q", paramFormats: [], params: [], resultFormats: [] })
+    send(s, { _tag: "Execute", portal: "", maxRows: 0 })
+    send(s, { _tag: "Sync" })
+    const events = reply(s, [{ _tag: "BindComplete" }, { _tag: "DataRow", values: [text("x")] }, { _tag: "CommandComplete", tag: "SELECT 1" }, { _tag: "ReadyForQuery", status: "I" }])
+    expect(recorded(events)).toEqual([{ _tag: "RecordedRows", statementId: 0, columns: [], rows: [[Buffer.from("x")]], truncated: false }])
+  })
+
+  it("text that is not UTF-8 stays bytes, so nothing is lost to a conversion", () => {
+    const s = state(policy({ rows: 10, bytes: 1000 }))
+    send(s, { _tag: "Query", sql: "SELECT name FROM latin1_table" })
+    const events = reply(s, [
+      { _tag: "RowDescription", fields: [column("name")] },
+      { _tag: "DataRow", values: [Buffer.from([0x63, 0x61, 0x66, 0xe9])] },
+      { _tag: "CommandComplete", tag: "SELECT 1" },
+      { _tag: "ReadyForQuery", status: "I" }
+    ])
+    expect(recorded(events)[0]!.rows).toEqual([[Buffer.from([0x63, 0x61, 0x66, 0xe9])]])
+  })
+
+  it("captures the longest prefix of the rows within both caps, and says when it stopped short", () => {
+    const value = fc.option(fc.string({ maxLength: 30 }), { nil: null })
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(value, { minLength: 2, maxLength: 2 }), { maxLength: 30 }),
+        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: 1, max: 200 }),
+        (rows, maxRows, maxBytes) => {
+          const s = state(policy({ rows: maxRows, bytes: maxBytes }))
+          send(s, { _tag: "Query", sql: "SELECT a, b FROM t" })
+          const events = reply(s, [
+            { _tag: "RowDescription", fields: [column("a"), column("b")] },
+            ...rows.map((r): BackendMessage => ({ _tag: "DataRow", values: r.map((v) => (v === null ? null : text(v))) })),
+            { _tag: "CommandComplete", tag: `SELECT ${rows.length}` },
+            { _tag: "ReadyForQuery", status: "I" }
+          ])
+          const size = (r: ReadonlyArray<string | null>) => r.reduce((n, v) => n + (v === null ? 0 : Buffer.byteLength(v)), 0)
+          let expected = 0
+          let bytes = 0
+          while (expected < rows.length && expected < maxRows && bytes + size(rows[expected]!) <= maxBytes) bytes += size(rows[expected++]!)
+          // a result without rows has nothing to record
+          expect(recorded(events).length).toBe(rows.length === 0 ? 0 : 1)
+          const r = recorded(events)[0]
+          if (r !== undefined) {
+            expect(r.rows).toEqual(rows.slice(0, expected))
+            expect(r.truncated).toBe(expected < rows.length)
+          }
+          expect(events.at(-1)).toMatchObject({ _tag: "Result", rows: rows.length })
+        }
+      ),
+      { numRuns: 300 }
+    )
+  })
+})
