@@ -105,6 +105,11 @@ export const Audit = Schema.Struct({
     /** `refuse`: statements are refused while the spool is full. `drop`: events are dropped and counted (an alarm). */
     onFull: Schema.Literals(["refuse", "drop"]).pipe(defaultTo("refuse"))
   }).pipe(defaultTo({})),
+  /**
+   * After shipping a batch that was not full, wait this long for more events: fewer, larger
+   * deliveries (less CPU per statement at low rates), each up to this much later.
+   */
+  lingerMs: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)).pipe(defaultTo(20)),
   /** Ship to Kafka; without it, events go to Avro container files. */
   kafka: Schema.optionalKey(
     Schema.Struct({

@@ -21,10 +21,10 @@ export const layerAudit = (config: Audit) =>
           const kafka = config.kafka
           if (kafka !== undefined) {
             const sink = yield* makeKafkaSink(kafka)
-            yield* ship(spool, { name: `kafka topic ${kafka.topic}`, deliver: sink.send }).pipe(Effect.forkScoped)
+            yield* ship(spool, { name: `kafka topic ${kafka.topic}`, deliver: sink.send }, config.lingerMs).pipe(Effect.forkScoped)
           } else {
             const files = yield* makeFileSink(config.files)
-            yield* ship(spool, { name: `files in ${config.files.directory}`, deliver: (events) => files.writeEncoded(Arr.map(events, (e) => e.event)) }).pipe(
+            yield* ship(spool, { name: `files in ${config.files.directory}`, deliver: (events) => files.writeEncoded(Arr.map(events, (e) => e.event)) }, config.lingerMs).pipe(
               Effect.forkScoped
             )
           }

@@ -2,6 +2,10 @@
  * Moves audit events from the spool to their destination, oldest first, and acknowledges
  * each batch only once it was delivered: delivery is at least once, and an outage only
  * makes the spool grow. Retries forever, backing off to one attempt every 5 seconds.
+ *
+ * After a batch that was not full it lingers before reading the next: at a low event rate
+ * every delivery would otherwise carry a handful of events, and its fixed cost (a spool
+ * read, a compressed Kafka request or file block, an ack) would land on each statement.
  */
 import { Array as Arr, Duration, Effect, Schedule } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
@@ -15,10 +19,12 @@ export interface Destination<E> {
 
 const backoff = Schedule.exponential(Duration.millis(100)).pipe(Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(5)))))
 
-export const ship = <E extends { readonly message: string }>(spool: Spool, destination: Destination<E>) =>
+const BATCH = { maxRecords: 500, maxBytes: 1024 * 1024 }
+
+export const ship = <E extends { readonly message: string }>(spool: Spool, destination: Destination<E>, lingerMs: number) =>
   Effect.forever(
     Effect.gen(function* () {
-      const batch = yield* spool.next({ maxRecords: 500, maxBytes: 1024 * 1024 })
+      const batch = yield* spool.next(BATCH)
       const events = Arr.map(batch, (r) => fromSpoolRecord(r.data))
       yield* destination.deliver(events).pipe(
         Effect.tapError((e) =>
@@ -27,5 +33,6 @@ export const ship = <E extends { readonly message: string }>(spool: Spool, desti
         Effect.retry(backoff)
       )
       yield* spool.ack(batch[batch.length - 1]!.position)
+      if (batch.length < BATCH.maxRecords && lingerMs > 0) yield* Effect.sleep(Duration.millis(lingerMs))
     })
   )
