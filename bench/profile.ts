@@ -1,6 +1,6 @@
 /**
  * Profiles the Sluice process under pgbench -S: starts the harness PostgreSQL, Sluice
- * (allow-all, or --variant full) with `node --cpu-prof`, runs pgbench against it, stops
+ * (allow-all, or --variant full or full-audit-off) with `node --cpu-prof`, runs pgbench against it, stops
  * Sluice so that Node writes the profile, and prints the functions with the most self
  * time, and the same time grouped by package / source file.
  *
@@ -31,7 +31,9 @@ const { values } = parseArgs({
 const mode = values.mode === "simple" ? "simple" : "prepared"
 const clients = Number(values.clients)
 const seconds = Number(values.seconds)
-const variant = values.variant === "full" ? "full" : "allow-all"
+// full-kafka needs a broker, which this script does not start
+const PROFILED = ["allow-all", "full", "full-audit-off"] as const
+const variant = PROFILED.find((v) => v === values.variant) ?? "allow-all"
 
 interface ProfileNode {
   readonly id: number

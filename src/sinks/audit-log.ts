@@ -23,6 +23,8 @@ export class AuditRefused extends Data.TaggedError("AuditRefused")<{ readonly re
 export interface SessionAudit {
   readonly sessionId: string
   readonly record: (payload: Payload) => Effect.Effect<void, AuditRefused>
+  /** Several events at once, in order: one check and one hand-off for all of them. */
+  readonly recordAll: (payloads: ReadonlyArray<Payload>) => Effect.Effect<void, AuditRefused>
   /** Why recording would be refused right now, if it would: checked before a statement runs. */
   readonly refusal: () => string | undefined
 }
@@ -102,26 +104,26 @@ export const makeAuditLog = (options: {
         let sequence = 0
         const refusal = (): string | undefined =>
           broken ?? (options.onFull === "refuse" && options.spool.stats().full ? "the audit spool is full" : undefined)
-        return {
-          sessionId,
-          refusal,
-          record: (payload) =>
-            Effect.suspend(() => {
-              const refused = refusal()
-              if (refused !== undefined) return Effect.fail(new AuditRefused({ reason: refused }))
-              const event: AuditEvent = { eventId: randomUUID(), sessionId, sequence: sequence++, time: nowMicros(), gateway, payload }
-              const bytes = options.encode(event)
+        const recordAll = (payloads: ReadonlyArray<Payload>) =>
+          Effect.suspend(() => {
+            if (payloads.length === 0) return Effect.void
+            const refused = refusal()
+            if (refused !== undefined) return Effect.fail(new AuditRefused({ reason: refused }))
+            const time = nowMicros()
+            for (const payload of payloads) {
+              const bytes = options.encode({ eventId: randomUUID(), sessionId, sequence: sequence++, time, gateway, payload })
               pending.push(bytes)
               pendingBytes += bytes.length
-              schedule()
-              return pendingBytes > options.highWaterBytes ? Deferred.await(flushed) : Effect.void
-            })
-        }
+            }
+            schedule()
+            return pendingBytes > options.highWaterBytes ? Deferred.await(flushed) : Effect.void
+          })
+        return { sessionId, refusal, recordAll, record: (payload) => recordAll([payload]) }
       }
     })
   })
 
 /** Audit switched off by configuration: nothing is recorded, nothing is refused. For benchmarks and tests. */
 export const auditOff = AuditLog.of({
-  session: (sessionId) => ({ sessionId, refusal: () => undefined, record: () => Effect.void })
+  session: (sessionId) => ({ sessionId, refusal: () => undefined, record: () => Effect.void, recordAll: () => Effect.void })
 })

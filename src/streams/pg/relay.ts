@@ -27,7 +27,7 @@ const isLast = (d: Decided): boolean => d._tag === "Malformed" || (d._tag === "F
 const record = (state: SessionState, payloads: ReadonlyArray<Payload>) =>
   payloads.length === 0
     ? Effect.void
-    : Effect.forEach(payloads, (p) => state.audit.record(p), { discard: true }).pipe(
+    : state.audit.recordAll(payloads).pipe(
         Effect.catch((e) => Effect.logError("audit event lost", { session: state.id, reason: e.message }))
       )
 
