@@ -19,7 +19,8 @@ import { Effect, Exit, Scope } from "effect"
 import fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { CURRENT_SCHEMA, encodeSingleObject, SCHEMA_DIRECTORY } from "../../src/sinks/avro.ts"
-import type { AuditEvent, Payload } from "../../src/sinks/events.ts"
+import type { AuditEvent } from "../../src/sinks/events.ts"
+import { auditArbitraries } from "../property/audit-arbitraries.ts"
 import { listContainerFiles, makeFileSink, readContainerFiles } from "../../src/sinks/file-sink.ts"
 import { avroView } from "./support/audit-trail.ts"
 import { exec, FASTAVRO_SCRIPT, fastavroPython } from "./support/fastavro.ts"
@@ -29,71 +30,8 @@ import { exec, FASTAVRO_SCRIPT, fastavroPython } from "./support/fastavro.ts"
 
 const text = fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), fc.constantFrom("", "ünïcödé 😀 \u0000 \"quoted\" \\"))
 const long = fc.oneof(fc.integer({ min: 0, max: 2 ** 53 - 2 }), fc.integer({ min: -(2 ** 52), max: 0 }), fc.constantFrom(0, 2 ** 53 - 2, -(2 ** 52)))
-const names = fc.array(text, { maxLength: 4 })
-const rec = <T extends Record<string, unknown>>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> =>
-  fc.record(model, { noNullPrototype: true }) as unknown as fc.Arbitrary<T>
-
-const payload: fc.Arbitrary<Payload> = fc.oneof(
-  rec({
-    _tag: fc.constant("SessionStart" as const),
-    actor: rec({ subject: text, kind: fc.constantFrom("machine" as const, "human" as const), issuer: text, groups: names }),
-    clientAddress: fc.oneof(fc.ipV4(), fc.ipV6()),
-    clientPort: fc.integer({ min: -2147483648, max: 2147483647 }),
-    clientUser: text,
-    applicationName: fc.option(text, { nil: null }),
-    tls: fc.boolean(),
-    protocol: fc.constantFrom("postgresql" as const, "mongodb" as const),
-    targetName: text,
-    targetDatabase: text,
-    backendUser: text,
-  }),
-  rec({ _tag: fc.constant("SessionEnd" as const), reason: text, durationMicros: long, bytesFromClient: long, bytesToClient: long, statements: long }),
-  rec({
-    _tag: fc.constant("Statement" as const),
-    statementId: long,
-    text,
-    fingerprint: text,
-    statementClass: text,
-    relationsRead: names,
-    relationsWritten: names,
-    functions: names,
-    via: fc.constantFrom("simple" as const, "extended" as const, "function-call" as const),
-  }),
-  rec({
-    _tag: fc.constant("Decision" as const),
-    statementId: long,
-    verdict: fc.constantFrom("allow" as const, "block" as const, "mask" as const, "hold" as const, "approved" as const, "denied" as const, "timeout" as const),
-    ruleId: text,
-    reason: fc.option(text, { nil: null }),
-    policyVersion: text,
-  }),
-  rec({
-    _tag: fc.constant("Result" as const),
-    statementId: long,
-    rows: long,
-    bytes: long,
-    durationMicros: long,
-    sqlstate: fc.stringMatching(/^[0-9A-Z]{5}$/),
-    commandTag: fc.option(text, { nil: null }),
-  }),
-  rec({
-    _tag: fc.constant("RecordedRows" as const),
-    statementId: long,
-    columns: fc.array(rec({ name: text, typeOid: fc.integer({ min: 0, max: 2 ** 32 - 1 }), binary: fc.boolean() }), { maxLength: 4 }),
-    rows: fc.array(fc.array(fc.oneof(fc.constant(null), text, fc.uint8Array({ maxLength: 16 }).map((b) => Buffer.from(b))), { maxLength: 4 }), { maxLength: 4 }),
-    truncated: fc.boolean(),
-  }),
-)
-
-const anyEvent: fc.Arbitrary<AuditEvent> = rec({
-  eventId: fc.uuid(),
-  sessionId: text,
-  sequence: long,
-  // fastavro turns timestamp-micros into a datetime (years 1..9999): these are 1827..2255
-  time: long,
-  gateway: text,
-  payload,
-})
+// fastavro turns timestamp-micros into a datetime (years 1..9999): these are 1827..2255
+const { anyEvent } = auditArbitraries({ text, long, time: long })
 
 const sample = (n: number, seed: number): Array<AuditEvent> => fc.sample(anyEvent, { numRuns: n, seed })
 

@@ -31,6 +31,7 @@ import {
 } from "../../src/sinks/avro.ts"
 import { isBackwardCompatible, parsingCanonicalForm, rabinFingerprint64 } from "../../src/sinks/avro-spec.ts"
 import type { AuditEvent, Payload } from "../../src/sinks/events.ts"
+import { auditArbitraries } from "./audit-arbitraries.ts"
 
 // ---------------------------------------------------------------------------------------------
 // arbitraries
@@ -38,91 +39,20 @@ import type { AuditEvent, Payload } from "../../src/sinks/events.ts"
 /** The longs avsc encodes exactly: -2^52 .. 2^53 - 2 (see MIN_LONG). */
 const SAFE = 2 ** 53 - 2
 const safeLong = fc.oneof(fc.integer({ min: MIN_LONG, max: SAFE }), fc.constantFrom(SAFE, MIN_LONG, 0, -1))
-/** Plain objects (fast-check may otherwise build records with a null prototype). */
-const rec = <T extends Record<string, unknown>>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> =>
-  fc.record(model, { noNullPrototype: true }) as unknown as fc.Arbitrary<T>
 
 const text = fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), fc.string({ unit: "binary", maxLength: 20 }))
 const long = fc.oneof(safeLong, fc.integer({ min: 0, max: 1_000_000 }))
-const int32 = fc.integer({ min: -2147483648, max: 2147483647 })
-const names = fc.array(text, { maxLength: 6 })
-const nullable = <A>(a: fc.Arbitrary<A>) => fc.option(a, { nil: null })
 
-const sessionStart: fc.Arbitrary<Payload> = rec({
-  _tag: fc.constant("SessionStart" as const),
-  actor: rec({ subject: text, kind: fc.constantFrom("machine" as const, "human" as const), issuer: text, groups: names }),
-  clientAddress: fc.oneof(fc.ipV4(), fc.ipV6()),
-  clientPort: int32,
-  clientUser: text,
-  applicationName: nullable(text),
-  tls: fc.boolean(),
-  protocol: fc.constantFrom("postgresql" as const, "mongodb" as const),
-  targetName: text,
-  targetDatabase: text,
-  backendUser: text,
+const { payloads: PAYLOADS, eventOf, anyEvent } = auditArbitraries({
+  text,
+  long,
+  time: safeLong,
+  eventId: fc.oneof(fc.uuid(), fc.uuid().map((u) => u.toUpperCase())),
+  statementText: fc.oneof(text, fc.string({ unit: "grapheme", minLength: 1000, maxLength: 5000 }))
 })
-const sessionEnd: fc.Arbitrary<Payload> = rec({
-  _tag: fc.constant("SessionEnd" as const),
-  reason: text,
-  durationMicros: long,
-  bytesFromClient: long,
-  bytesToClient: long,
-  statements: long,
-})
-const statement: fc.Arbitrary<Payload> = rec({
-  _tag: fc.constant("Statement" as const),
-  statementId: long,
-  text: fc.oneof(text, fc.string({ unit: "grapheme", minLength: 1000, maxLength: 5000 })),
-  fingerprint: text,
-  statementClass: text,
-  relationsRead: names,
-  relationsWritten: names,
-  functions: names,
-  via: fc.constantFrom("simple" as const, "extended" as const, "function-call" as const),
-})
-const decision: fc.Arbitrary<Payload> = rec({
-  _tag: fc.constant("Decision" as const),
-  statementId: long,
-  verdict: fc.constantFrom("allow" as const, "block" as const, "mask" as const, "hold" as const, "approved" as const, "denied" as const, "timeout" as const),
-  ruleId: text,
-  reason: nullable(text),
-  policyVersion: text,
-})
-const result: fc.Arbitrary<Payload> = rec({
-  _tag: fc.constant("Result" as const),
-  statementId: long,
-  rows: long,
-  bytes: long,
-  durationMicros: long,
-  sqlstate: fc.oneof(fc.constant("00000"), fc.stringMatching(/^[0-9A-Z]{5}$/)),
-  commandTag: nullable(text),
-})
-
-const recordedRows: fc.Arbitrary<Payload> = rec({
-  _tag: fc.constant("RecordedRows" as const),
-  statementId: long,
-  columns: fc.array(rec({ name: text, typeOid: fc.integer({ min: 0, max: 2 ** 32 - 1 }), binary: fc.boolean() }), { maxLength: 5 }),
-  // decoded bytes are Buffers, so the generated ones are too
-  rows: fc.array(fc.array(fc.oneof(fc.constant(null), text, fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b))), { maxLength: 5 }), { maxLength: 8 }),
-  truncated: fc.boolean(),
-})
-
-/** Every payload kind of the newest schema. */
-const PAYLOADS = { SessionStart: sessionStart, SessionEnd: sessionEnd, Statement: statement, Decision: decision, Result: result, RecordedRows: recordedRows } as const
+const { SessionStart: sessionStart, Statement: statement, Decision: decision } = PAYLOADS
 /** The kinds v1 has: RecordedRows came in v2. */
-const V1_PAYLOADS = { SessionStart: sessionStart, SessionEnd: sessionEnd, Statement: statement, Decision: decision, Result: result } as const
-
-const eventOf = (payload: fc.Arbitrary<Payload>): fc.Arbitrary<AuditEvent> =>
-  rec({
-    eventId: fc.oneof(fc.uuid(), fc.uuid().map((u) => u.toUpperCase())),
-    sessionId: text,
-    sequence: long,
-    time: safeLong,
-    gateway: text,
-    payload,
-  })
-
-const anyEvent = eventOf(fc.oneof(...Object.values(PAYLOADS)))
+const { RecordedRows: _v2, ...V1_PAYLOADS } = PAYLOADS
 
 const ok = <A, E>(r: Result.Result<A, E>): A => {
   if (Result.isFailure(r)) throw new Error(`expected success, got ${String(r.failure)}`)
