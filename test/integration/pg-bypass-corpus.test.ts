@@ -173,9 +173,24 @@ describe("bypass corpus: PostgreSQL enforcement", () => {
         expect(leaked(c), `${k.id}: a secret row reached the client`).toBe(false)
       } finally {
         c.close()
+        await sessionTempTablesGone()
       }
     } finally {
       await runSuperuser(k.teardown)
+    }
+  }
+
+  /**
+   * A server backend drops its temp tables as it exits, a moment after the client closes:
+   * the next case's "before" snapshot must not catch them on their way out.
+   */
+  const sessionTempTablesGone = async () => {
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      const r = await su.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_class WHERE relpersistence = 't' AND relname IN ('accounts', 'data', 'leak')")
+      if (r.rows[0]!.n === 0) return
+      if (Date.now() > deadline) throw new Error("the closed session's temp tables were still there after 10 s")
+      await new Promise((resolve) => setTimeout(resolve, 20))
     }
   }
 
