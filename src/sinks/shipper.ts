@@ -19,7 +19,13 @@ export interface Destination<E> {
 
 const backoff = Schedule.exponential(Duration.millis(100)).pipe(Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(5)))))
 
-const BATCH = { maxRecords: 500, maxBytes: 1024 * 1024 }
+/**
+ * A delivery's size. Kafka refuses a record batch (one partition's share of a request, and
+ * a session's events all go to one partition) past `message.max.bytes`, 1 MB by default,
+ * and compression may not shrink one: half of that leaves room. A single event is bounded
+ * by the policy (auditTextBytes, recording.bytes) well below it.
+ */
+const BATCH = { maxRecords: 500, maxBytes: 512 * 1024 }
 
 export const ship = <E extends { readonly message: string }>(spool: Spool, destination: Destination<E>, lingerMs: number) =>
   Effect.forever(

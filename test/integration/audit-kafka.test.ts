@@ -13,7 +13,7 @@
  * `sluice replay` is proved here too, reading the same topic and, from a gateway without
  * Kafka, the rotated Avro files.
  */
-import { randomUUID } from "node:crypto"
+import { randomBytes, randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -32,6 +32,8 @@ const TABLE = "sluice_audit_items"
 const DDL_MESSAGE = "no DDL through the audit test gateway"
 const POLICY = {
   version: 1,
+  // big statements are allowed (see HUGE); their audit text is cut to the default 64 KiB
+  maxStatementBytes: 4 * 1024 * 1024,
   defaults: { "*": { action: "allow" } },
   rules: [
     { id: "record-items", match: { classes: ["read"], relations: [TABLE] }, action: "allow", record: { rows: 1, bytes: 4096 } },
@@ -53,6 +55,11 @@ const PSQL_SCRIPT = [
 const PARSE_ERROR = "SELECT * FROM sluice_audit_no_such_table WHERE id = $1"
 /** Division by zero while rows are produced: the error answers Execute. */
 const EXECUTE_ERROR = `SELECT 1 / (id - $1::int) FROM ${TABLE} WHERE id = 1`
+/**
+ * A statement bigger than Kafka's default 1 MB message limit even compressed (random
+ * base64): its Statement event must still be deliverable, or nothing after it would be.
+ */
+const HUGE = `SELECT length('${randomBytes(2 * 1024 * 1024).toString("base64")}') AS n`
 /** Results in binary format: node-postgres asks for them in Bind. */
 const BINARY_READ = `SELECT id FROM ${TABLE} WHERE id = $1`
 /** A parameter that is not an integer: the error answers Bind. */
@@ -75,6 +82,7 @@ describe("audit trail to Kafka", () => {
   let psqlOut: { stdout: string; stderr: string }
   const nodeErrors: Record<string, { code?: string; message: string }> = {}
   let binaryRows: Array<unknown> = []
+  let hugeRows: Array<unknown> = []
 
   beforeAll(async () => {
     const started = Date.now()
@@ -120,6 +128,7 @@ describe("audit trail to Kafka", () => {
       await c.query(PARSE_ERROR, [1]).catch((e) => (nodeErrors["parse"] = e))
       await c.query(EXECUTE_ERROR, [1]).catch((e) => (nodeErrors["execute"] = e))
       await c.query(BIND_ERROR, ["not a number"]).catch((e) => (nodeErrors["bind"] = e))
+      hugeRows = (await c.query(HUGE)).rows
       await c.query("SELECT 3 AS three")
     } finally {
       await closeClient(c)
@@ -312,6 +321,15 @@ describe("audit trail to Kafka", () => {
     ])
     // statements the rule does not cover record nothing
     expect(ofKind(events, "RecordedRows").every((e) => ofKind(events, "Decision").some((d) => d.sessionId === e.sessionId && d.payload.statementId === e.payload.statementId && d.payload.ruleId === "record-items"))).toBe(true)
+  })
+
+  it("a statement too big for a Kafka message: its text is cut (marked, with the full size), and delivery goes on", () => {
+    expect(hugeRows).toEqual([{ n: HUGE.length - "SELECT length('') AS n".length }])
+    const statement = ofKind(events, "Statement").find((e) => e.sessionId === nodeSession && e.payload.text.startsWith("SELECT length('"))!.payload
+    expect(statement.text.endsWith(`… [statement text cut: ${HUGE.length} bytes in all]`)).toBe(true)
+    expect(Buffer.byteLength(statement.text)).toBeLessThan(64 * 1024 + 100)
+    expect(HUGE.startsWith(statement.text.slice(0, 64 * 1024 - 10))).toBe(true)
+    expect(ofKind(events, "Result").find((e) => e.sessionId === nodeSession && e.payload.statementId === statement.statementId)?.payload).toMatchObject({ rows: 1, sqlstate: "00000" })
   })
 
   it("no secret in any message: keys, headers, values (raw bytes and decoded)", () => {

@@ -133,11 +133,13 @@ rules:
     expect(r.stderr).toContain('rules.1.id: duplicate rule id "a"')
   })
 
-  it("refuses recording caps that cannot work: negative, or on a rule that does not allow", async () => {
-    const negative = await sluice("check-policy", file("rec-neg.yaml", "version: 1\nrecording: { rows: -1, bytes: 0 }\n"))
+  it("refuses audit sizes that cannot work: negative, too big for a Kafka message, or recording on a rule that does not allow", async () => {
+    // bytes: an event past Kafka's default 1 MB message limit could never be delivered
+    const negative = await sluice("check-policy", file("rec-neg.yaml", "version: 1\nrecording: { rows: -1, bytes: 300000 }\nauditTextBytes: 2000000\n"))
     expect(negative.code).toBe(1)
     expect(negative.stderr).toContain("recording.rows: Expected a value greater than or equal to 0")
-    expect(negative.stderr).toContain("recording.bytes: Expected a value greater than 0")
+    expect(negative.stderr).toContain("recording.bytes: Expected a value between 1 and 262144")
+    expect(negative.stderr).toContain("auditTextBytes: Expected a value between 256 and 262144")
     const onBlock = await sluice("check-policy", file("rec-block.yaml", "version: 1\nrules:\n  - { id: a, action: block, record: { rows: 5 } }\n"))
     expect(onBlock.code).toBe(1)
     expect(onBlock.stderr).toContain("rules.0.record: only an allow rule records results; this rule blocks")

@@ -1,8 +1,12 @@
-/** Statement text with its literals redacted for the audit trail: no literal survives, the rest does. */
+/**
+ * Statement text for the audit trail: with its literals redacted, no literal survives and
+ * the rest does; cut to the policy's size, it stays within the limit and says so.
+ */
 import * as fc from "fast-check"
 import { beforeAll, describe, expect, it } from "vitest"
 import { loadClassifier } from "../../src/rules/classify/index.ts"
 import { redactLiterals, WITHHELD } from "../../src/sinks/redact.ts"
+import { capText } from "../../src/streams/pg/audit-events.ts"
 
 beforeAll(loadClassifier)
 
@@ -27,5 +31,27 @@ describe("redactLiterals", () => {
 
   it("withholds text whose literals it cannot account for", () => {
     expect(redactLiterals("SELECT 'unterminated")).toBe(WITHHELD)
+  })
+})
+
+describe("capText", () => {
+  it("keeps text within the limit as it is, and cuts longer text on a character boundary, marked with its full size", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "grapheme", maxLength: 400 }), fc.integer({ min: 1, max: 300 }), (text, limit) => {
+        const bytes = Buffer.byteLength(text)
+        const out = capText(text, limit)
+        if (bytes <= limit) {
+          expect(out).toBe(text)
+          return
+        }
+        const marker = `… [statement text cut: ${bytes} bytes in all]`
+        expect(out.endsWith(marker)).toBe(true)
+        const head = out.slice(0, -marker.length)
+        expect(Buffer.byteLength(head)).toBeLessThanOrEqual(limit)
+        expect(Buffer.byteLength(head)).toBeGreaterThan(limit - 4) // at most one character dropped
+        expect(text.startsWith(head)).toBe(true)
+      }),
+      { numRuns: 500 }
+    )
   })
 })

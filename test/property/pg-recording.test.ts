@@ -26,6 +26,7 @@ const policy = (recording: Recording, rules: Policy["rules"] = []): Policy => ({
   rules,
   maxStatementBytes: 1 << 20,
   recording,
+  auditTextBytes: 65536,
   auditLiterals: "keep"
 })
 
@@ -220,7 +221,8 @@ describe("session recording", () => {
             { _tag: "CommandComplete", tag: `SELECT ${rows.length}` },
             { _tag: "ReadyForQuery", status: "I" }
           ])
-          const size = (r: ReadonlyArray<string | null>) => r.reduce((n, v) => n + (v === null ? 0 : Buffer.byteLength(v)), 0)
+          // as encoded: each value's bytes and 4 more (a null: 1), and 1 per row
+          const size = (r: ReadonlyArray<string | null>) => r.reduce((n, v) => n + (v === null ? 1 : Buffer.byteLength(v) + 4), 1)
           let expected = 0
           let bytes = 0
           while (expected < rows.length && expected < maxRows && bytes + size(rows[expected]!) <= maxBytes) bytes += size(rows[expected++]!)

@@ -20,6 +20,7 @@ const ALLOW_ALL: Policy = {
   rules: [{ id: "unknown-ok", match: { classes: ["unknown"] }, action: "allow" }],
   maxStatementBytes: 1 << 20,
   recording: { rows: 0, bytes: 65536 },
+  auditTextBytes: 65536,
   auditLiterals: "keep"
 }
 const NO_WRITES: Policy = {
@@ -28,6 +29,7 @@ const NO_WRITES: Policy = {
   rules: [{ id: "no-writes", match: { classes: ["write", "ddl"] }, action: "block", message: "writes are not allowed" }],
   maxStatementBytes: 1 << 20,
   recording: { rows: 0, bytes: 65536 },
+  auditTextBytes: 65536,
   auditLiterals: "keep"
 }
 

@@ -35,6 +35,9 @@ const compiles = (source: string): string | undefined => {
 
 const Regex = Schema.NonEmptyString.check(Schema.makeFilter(compiles))
 
+/** The most one audit event may carry of statement text or of recorded rows (see Recording.bytes). */
+export const MAX_AUDITED_BYTES = 256 * 1024
+
 /** `schema.table` with `*` and `?` wildcards; a bare `table` means that table in any schema. */
 const RelationGlob = Schema.NonEmptyString.check(
   Schema.isPattern(/^[^.\s]+(\.[^.\s]+)?$/, { message: "expected table or schema.table, with * and ? as wildcards" })
@@ -100,8 +103,12 @@ export type StatementMatch = typeof StatementMatch.Type
 export const Recording = Schema.Struct({
   /** Rows captured per statement; 0 records none. */
   rows: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)).pipe(defaultTo(0)),
-  /** Value bytes captured per statement; the row that would go past it is not captured. */
-  bytes: Schema.Int.check(Schema.isGreaterThan(0)).pipe(defaultTo(64 * 1024))
+  /**
+   * Bytes captured per statement, as encoded (each value's bytes and a few more); the row
+   * that would go past it is not captured. Bounded so that an event stays well inside
+   * Kafka's default 1 MB message limit: a larger one would never be delivered.
+   */
+  bytes: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_AUDITED_BYTES })).pipe(defaultTo(64 * 1024))
 })
 export type Recording = typeof Recording.Type
 
@@ -134,6 +141,8 @@ export const Policy = Schema.Struct({
   rules: Schema.Array(Rule).pipe(defaultTo([])),
   /** Statement text in audit events: as written, or with every literal replaced by a placeholder. */
   auditLiterals: Schema.Literals(["keep", "redact"]).pipe(defaultTo("keep")),
+  /** Statement text in audit events is cut to this many bytes (marked as cut), so that an event stays deliverable. */
+  auditTextBytes: Schema.Int.check(Schema.isBetween({ minimum: 256, maximum: MAX_AUDITED_BYTES })).pipe(defaultTo(64 * 1024)),
   /** Session recording for allowed statements whose rule has no `record` of its own; off by default. */
   recording: Recording.pipe(defaultTo({})),
   /** Statements longer than this are blocked before they are parsed. */

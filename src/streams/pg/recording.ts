@@ -32,6 +32,12 @@ const valueOf = (bytes: Uint8Array | null, column: RecordedColumn | undefined): 
   return Buffer.from(bytes)
 }
 
+/**
+ * What a value adds to the encoded event: its bytes, the union branch and the length
+ * (a few bytes of varint), so that the cap bounds the event and not only the data.
+ */
+const encodedSize = (v: Uint8Array | null): number => (v === null ? 1 : v.byteLength + 4)
+
 /** The rows of one statement's result captured so far. */
 export class Capture {
   private readonly caps: Recording
@@ -51,8 +57,8 @@ export class Capture {
     const m = decodeBackend(frame)
     if (Result.isFailure(m) || m.success._tag !== "DataRow") return
     const values = m.success.values
-    let size = 0
-    for (const v of values) size += v === null ? 0 : v.byteLength
+    let size = 1
+    for (const v of values) size += encodedSize(v)
     if (this.rows.length >= this.caps.rows || this.bytes + size > this.caps.bytes) {
       this.truncated = true
       return
