@@ -199,19 +199,30 @@ const MAX_CELL = 40
 
 const hex = (v: Uint8Array): string => `\\x${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("hex")}`
 
+/**
+ * Text from the audit trail as it may safely reach a terminal: control characters (an
+ * escape sequence in a value or a statement could rewrite the auditor's screen) as `\xNN`,
+ * except those `keep` names.
+ */
+const printable = (s: string, keep = ""): string =>
+  s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => (keep.includes(c) ? c : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`))
+
 /** A value as psql would show it (bytes as `\x…` hex), on one line, cut to {@link MAX_CELL}. */
 const cell = (v: RecordedValue): string => {
   if (v === null) return "NULL"
-  const flat = (typeof v === "string" ? v : hex(v)).replace(/[\r\n\t]/g, " ")
+  const flat = typeof v === "string" ? printable(v) : hex(v)
   return flat.length > MAX_CELL ? `${flat.slice(0, MAX_CELL - 1)}…` : flat
 }
 
+const widest = (a: number, b: number): number => (a > b ? a : b)
+
 /** The recorded rows as an aligned table, a line per row, under the event's line. */
 const table = (p: RecordedRows): ReadonlyArray<string> => {
-  const width = Math.max(p.columns.length, ...p.rows.map((r) => r.length))
-  const heading = Array.from({ length: width }, (_, i) => p.columns[i]?.name ?? `?${i + 1}`)
+  // loops, not spreads: a recording may hold more rows than a call takes arguments
+  const width = p.rows.reduce((w, r) => widest(w, r.length), p.columns.length)
+  const heading = Array.from({ length: width }, (_, i) => cell(p.columns[i]?.name ?? `?${i + 1}`))
   const body = p.rows.map((r) => heading.map((_, i) => (i < r.length ? cell(r[i]!) : "")))
-  const widths = heading.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)))
+  const widths = heading.map((h, i) => body.reduce((w, r) => widest(w, r[i]!.length), h.length))
   const line = (cells: ReadonlyArray<string>): string => cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ").trimEnd()
   return [line(heading), widths.map((w) => "-".repeat(w)).join("-+-"), ...body.map(line)]
 }
@@ -232,7 +243,7 @@ export const describeEvent = (e: AuditEvent): string => {
         ...(p.relationsWritten.length > 0 ? [`writes ${p.relationsWritten.join(", ")}`] : []),
         ...(p.functions.length > 0 ? [`calls ${p.functions.join(", ")}`] : [])
       ]
-      const text = p.text.replace(/\n/g, "\n      ")
+      const text = printable(p.text, "\n").replace(/\n/g, "\n      ")
       return `statement ${p.statementId}  [${p.statementClass}, ${p.via}${relations.length > 0 ? `; ${relations.join("; ")}` : ""}]  ${text}`
     }
     case "Decision":

@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url"
 import avsc from "avsc"
 import { Data, Result } from "effect"
 import { checkWellFormed, fingerprintOfCanonical, parsingCanonicalForm } from "./avro-spec.ts"
-import type { Actor, AuditEvent, Payload, RecordedColumn, RecordedValue, Statement, Verdict } from "./events.ts"
+import type { Actor, AuditEvent, Payload, RecordedColumn, Statement, Verdict } from "./events.ts"
 
 export class AvroDecodeError extends Data.TaggedError("AvroDecodeError")<{ readonly reason: string }> {
   override get message(): string {
@@ -130,10 +130,6 @@ const wrapDecision = (r: unknown) => ({ "sluice.audit.Decision": r })
 const wrapResult = (r: unknown) => ({ "sluice.audit.Result": r })
 const wrapRecordedRows = (r: unknown) => ({ "sluice.audit.RecordedRows": r })
 
-/** avsc writes `bytes` from Buffers only; a recorded binary value may be any Uint8Array. */
-const asAvroValue = (v: RecordedValue): string | Buffer | null =>
-  v === null || typeof v === "string" || Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength)
-
 /** The avsc value of an event; payload records are passed as they are (avsc reads fields by name, `_tag` is ignored). */
 const toAvro = (e: AuditEvent): unknown => {
   if (!UUID.test(e.eventId)) throw new AvroEncodeError({ reason: `eventId ${JSON.stringify(e.eventId)} is not a UUID` })
@@ -167,7 +163,7 @@ const toAvro = (e: AuditEvent): unknown => {
       break
     case "RecordedRows":
       if (p.statementId < MIN_LONG) throw belowMinLong(e)
-      payload = wrapRecordedRows({ ...p, rows: p.rows.map((row) => row.map(asAvroValue)) })
+      payload = wrapRecordedRows(p)
       break
     default:
       throw new AvroEncodeError({ reason: `unknown payload kind ${JSON.stringify((p as { _tag: unknown })._tag)}` })

@@ -83,7 +83,7 @@ export interface RecordedColumn {
 }
 
 /** SQL NULL, a text-format value, or a binary-format value (or one whose format is unknown). */
-export type RecordedValue = string | Uint8Array | null
+export type RecordedValue = string | Buffer | null
 
 /**
  * Session recording: the first rows of a statement's result as the client received them,

@@ -27,6 +27,14 @@ const backoff = Schedule.exponential(Duration.millis(100)).pipe(Schedule.modifyD
  */
 const BATCH = { maxRecords: 500, maxBytes: 512 * 1024 }
 
+/** A batch that stopped at a limit, or close to one: more is waiting, so no lingering. */
+const nearlyFull = (batch: ReadonlyArray<{ readonly data: Uint8Array }>): boolean => {
+  if (batch.length >= BATCH.maxRecords) return true
+  let bytes = 0
+  for (const r of batch) bytes += r.data.length
+  return bytes * 2 >= BATCH.maxBytes
+}
+
 export const ship = <E extends { readonly message: string }>(spool: Spool, destination: Destination<E>, lingerMs: number) =>
   Effect.forever(
     Effect.gen(function* () {
@@ -39,6 +47,6 @@ export const ship = <E extends { readonly message: string }>(spool: Spool, desti
         Effect.retry(backoff)
       )
       yield* spool.ack(batch[batch.length - 1]!.position)
-      if (batch.length < BATCH.maxRecords && lingerMs > 0) yield* Effect.sleep(Duration.millis(lingerMs))
+      if (lingerMs > 0 && !nearlyFull(batch)) yield* Effect.sleep(Duration.millis(lingerMs))
     })
   )

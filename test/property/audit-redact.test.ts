@@ -6,7 +6,7 @@ import * as fc from "fast-check"
 import { beforeAll, describe, expect, it } from "vitest"
 import { loadClassifier } from "../../src/rules/classify/index.ts"
 import { redactLiterals, WITHHELD } from "../../src/sinks/redact.ts"
-import { capText } from "../../src/streams/pg/audit-events.ts"
+import { capNames, capText } from "../../src/streams/pg/audit-events.ts"
 
 beforeAll(loadClassifier)
 
@@ -52,6 +52,26 @@ describe("capText", () => {
         expect(text.startsWith(head)).toBe(true)
       }),
       { numRuns: 500 }
+    )
+  })
+})
+
+describe("capNames", () => {
+  it("keeps names while they fit, then says how many more there were", () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ maxLength: 20 }), { maxLength: 40 }), fc.integer({ min: 1, max: 200 }), (names, limit) => {
+        const out = capNames(names, limit)
+        const total = names.reduce((n, s) => n + Buffer.byteLength(s), 0)
+        if (total <= limit) {
+          expect(out).toEqual(names)
+          return
+        }
+        const kept = out.slice(0, -1)
+        expect(kept).toEqual(names.slice(0, kept.length))
+        expect(kept.reduce((n, s) => n + Buffer.byteLength(s), 0)).toBeLessThanOrEqual(limit)
+        expect(out.at(-1)).toBe(`… and ${names.length - kept.length} more`)
+      }),
+      { numRuns: 300 }
     )
   })
 })

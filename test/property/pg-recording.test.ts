@@ -6,6 +6,7 @@ import * as fc from "fast-check"
 import { beforeAll, describe, expect, it } from "vitest"
 import { type BackendMessage, encodeBackend, type FieldDescription } from "../../src/codecs/pg/backend.ts"
 import { loadClassifier, makeClassifier } from "../../src/rules/classify/index.ts"
+import { recordsResults } from "../../src/rules/policy/evaluate.ts"
 import type { Policy, Recording } from "../../src/rules/policy/schema.ts"
 import type { RecordedRows, Result } from "../../src/sinks/events.ts"
 import type { SessionState } from "../../src/streams/pg/session-state.ts"
@@ -33,7 +34,7 @@ const policy = (recording: Recording, rules: Policy["rules"] = []): Policy => ({
 const state = (p: Policy): SessionState => {
   const s = sessionState(p, (sql) => classifier.classify(sql))
   // as the relay does for every batch from the client
-  s.responses.recording = p.recording.rows > 0 || p.rules.some((r) => (r.record?.rows ?? 0) > 0)
+  s.responses.recording = recordsResults(p)
   return s
 }
 
@@ -191,6 +192,114 @@ describe("session recording", () => {
     send(s, { _tag: "Sync" })
     const events = reply(s, [{ _tag: "BindComplete" }, { _tag: "DataRow", values: [text("x")] }, { _tag: "CommandComplete", tag: "SELECT 1" }, { _tag: "ReadyForQuery", status: "I" }])
     expect(recorded(events)).toEqual([{ _tag: "RecordedRows", statementId: 0, columns: [], rows: [[Buffer.from("x")]], truncated: false }])
+  })
+
+  it("a portal read in chunks (Execute with a row limit) shares one set of caps across its chunks", () => {
+    const s = state(policy({ rows: 3, bytes: 1000 }))
+    send(s, { _tag: "Parse", name: "", sql: "SELECT n FROM generate_series(1, 5) n", paramTypes: [] })
+    send(s, { _tag: "Bind", portal: "c", statement: "", paramFormats: [], params: [], resultFormats: [] })
+    send(s, { _tag: "Describe", kind: "P", name: "c" })
+    send(s, { _tag: "Execute", portal: "c", maxRows: 2 })
+    send(s, { _tag: "Execute", portal: "c", maxRows: 2 })
+    send(s, { _tag: "Execute", portal: "c", maxRows: 2 })
+    send(s, { _tag: "Sync" })
+    const row = (n: number): BackendMessage => ({ _tag: "DataRow", values: [text(String(n))] })
+    const events = reply(s, [
+      { _tag: "ParseComplete" },
+      { _tag: "BindComplete" },
+      { _tag: "RowDescription", fields: [column("n", 23)] },
+      row(1),
+      row(2),
+      { _tag: "PortalSuspended" },
+      row(3),
+      row(4),
+      { _tag: "PortalSuspended" },
+      row(5),
+      { _tag: "CommandComplete", tag: "SELECT 1" },
+      { _tag: "ReadyForQuery", status: "I" }
+    ])
+    // three rows in all, the cap, across the chunks; the third chunk records nothing
+    expect(recorded(events).map((r) => [r.rows, r.truncated])).toEqual([
+      [[["1"], ["2"]], false],
+      [[["3"]], true]
+    ])
+    expect(events.filter((e) => e._tag === "Result").length).toBe(3)
+  })
+
+  it("after a server error the rest of the client's pipeline is skipped, even if it arrives later: the next round's rows go to the next statement", () => {
+    const rules: Policy["rules"] = [{ id: "record-public", match: { relations: ["public_items"] }, action: "allow", record: { rows: 10, bytes: 1000 } }]
+    const s = state(policy(OFF, rules))
+    // the client's first message reaches the server, which fails it, before the rest was sent
+    send(s, { _tag: "Parse", name: "", sql: "SELECT * FROM public_items WHERE no_such_column = 1", paramTypes: [] })
+    reply(s, [{ _tag: "ErrorResponse", fields: [["S", "ERROR"], ["C", "42703"], ["M", "column \"no_such_column\" does not exist"]] }])
+    send(s, { _tag: "Bind", portal: "", statement: "", paramFormats: [], params: [], resultFormats: [] })
+    send(s, { _tag: "Describe", kind: "P", name: "" })
+    send(s, { _tag: "Execute", portal: "", maxRows: 0 })
+    send(s, { _tag: "Sync" })
+    reply(s, [{ _tag: "ReadyForQuery", status: "I" }])
+    expect(s.responses.pending).toBe(0)
+    // the next round: a read that is not recorded
+    send(s, { _tag: "Parse", name: "", sql: "SELECT secret FROM vault", paramTypes: [] })
+    send(s, { _tag: "Bind", portal: "", statement: "", paramFormats: [], params: [], resultFormats: [] })
+    send(s, { _tag: "Describe", kind: "P", name: "" })
+    send(s, { _tag: "Execute", portal: "", maxRows: 0 })
+    send(s, { _tag: "Sync" })
+    const events = reply(s, [
+      { _tag: "ParseComplete" },
+      { _tag: "BindComplete" },
+      { _tag: "RowDescription", fields: [column("secret")] },
+      { _tag: "DataRow", values: [text("hunter2")] },
+      { _tag: "CommandComplete", tag: "SELECT 1" },
+      { _tag: "ReadyForQuery", status: "I" }
+    ])
+    expect(recorded(events)).toEqual([])
+    expect(events).toMatchObject([{ _tag: "Result", statementId: 1, rows: 1 }])
+    expect(s.responses.pending).toBe(0)
+  })
+
+  it("a statement closed or parsed again loses its description, and one deallocated through SQL its recording: rows never go under the old statement", () => {
+    const s = state(policy({ rows: 10, bytes: 1000 }))
+    const describeQ = (sql: string, name: string) => {
+      send(s, { _tag: "Parse", name: "q", sql, paramTypes: [] })
+      send(s, { _tag: "Describe", kind: "S", name: "q" })
+      send(s, { _tag: "Sync" })
+      reply(s, [{ _tag: "ParseComplete" }, { _tag: "ParameterDescription", typeOids: [] }, { _tag: "RowDescription", fields: [column(name)] }, { _tag: "ReadyForQuery", status: "I" }])
+    }
+    const executeQ = () => {
+      send(s, { _tag: "Bind", portal: "", statement: "q", paramFormats: [], params: [], resultFormats: [] })
+      send(s, { _tag: "Execute", portal: "", maxRows: 0 })
+      send(s, { _tag: "Sync" })
+      return recorded(reply(s, [{ _tag: "BindComplete" }, { _tag: "DataRow", values: [text("v")] }, { _tag: "CommandComplete", tag: "SELECT 1" }, { _tag: "ReadyForQuery", status: "I" }]))[0]
+    }
+    describeQ("SELECT 'v' AS old_name", "old_name")
+    expect(executeQ()?.columns.map((c) => c.name)).toEqual(["old_name"])
+    // closed, then parsed again without a Describe
+    send(s, { _tag: "Close", kind: "S", name: "q" })
+    send(s, { _tag: "Parse", name: "q", sql: "SELECT 'v' AS new_name", paramTypes: [] })
+    send(s, { _tag: "Sync" })
+    reply(s, [{ _tag: "CloseComplete" }, { _tag: "ParseComplete" }, { _tag: "ReadyForQuery", status: "I" }])
+    expect(executeQ()).toMatchObject({ columns: [], rows: [[Buffer.from("v")]] })
+    // described again, then replaced through SQL: Bind q now runs a statement Sluice did not audit as q
+    describeQ("SELECT 'v' AS described", "described")
+    send(s, { _tag: "Query", sql: "DEALLOCATE q; PREPARE q AS SELECT 'v' AS other" })
+    reply(s, [{ _tag: "CommandComplete", tag: "DEALLOCATE" }, { _tag: "CommandComplete", tag: "PREPARE" }, { _tag: "ReadyForQuery", status: "I" }])
+    expect(executeQ()).toBeUndefined()
+  })
+
+  it("a description that answers a Describe sent before recording was switched off and on again is not learnt", () => {
+    const s = state(policy({ rows: 10, bytes: 1000 }))
+    send(s, { _tag: "Parse", name: "q", sql: "SELECT 'v' AS a", paramTypes: [] })
+    send(s, { _tag: "Describe", kind: "S", name: "q" })
+    send(s, { _tag: "Sync" })
+    // two policy reloads before the answer: off, then on
+    s.responses.recording = false
+    s.responses.recording = true
+    reply(s, [{ _tag: "ParseComplete" }, { _tag: "ParameterDescription", typeOids: [] }, { _tag: "RowDescription", fields: [column("a")] }, { _tag: "ReadyForQuery", status: "I" }])
+    send(s, { _tag: "Bind", portal: "", statement: "q", paramFormats: [], params: [], resultFormats: [] })
+    send(s, { _tag: "Execute", portal: "", maxRows: 0 })
+    send(s, { _tag: "Sync" })
+    const events = reply(s, [{ _tag: "BindComplete" }, { _tag: "DataRow", values: [text("v")] }, { _tag: "CommandComplete", tag: "SELECT 1" }, { _tag: "ReadyForQuery", status: "I" }])
+    expect(recorded(events)).toMatchObject([{ columns: [], rows: [[Buffer.from("v")]] }])
   })
 
   it("text that is not UTF-8 stays bytes, so nothing is lost to a conversion", () => {

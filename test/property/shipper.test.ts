@@ -19,8 +19,8 @@ afterAll(() => {
 })
 
 /** A spool record as the audit log writes it (session, kind, event bytes): see spool-record.ts. */
-const record = (n: number): Uint8Array => {
-  const event = Buffer.from(`event-${n}`)
+const record = (n: number, padding: number): Uint8Array => {
+  const event = Buffer.concat([Buffer.from(`event-${n}`), Buffer.alloc(padding)])
   return Buffer.concat([Buffer.from([1]), Buffer.from("s"), Buffer.from([6]), Buffer.from("Result"), event])
 }
 
@@ -29,7 +29,7 @@ interface Delivery {
   readonly events: ReadonlyArray<string>
 }
 
-const shipping = (lingerMs: number, scenario: (append: (from: number, count: number) => Effect.Effect<void, unknown>, deliveries: Array<Delivery>) => Effect.Effect<void, unknown>) =>
+const shipping = (lingerMs: number, scenario: (append: (from: number, count: number, padding?: number) => Effect.Effect<void, unknown>, deliveries: Array<Delivery>) => Effect.Effect<void, unknown>) =>
   Effect.gen(function* () {
     const directory = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-shipper-"))
     roots.push(directory)
@@ -39,8 +39,8 @@ const shipping = (lingerMs: number, scenario: (append: (from: number, count: num
       Effect.sync(() => {
         deliveries.push({ at: performance.now(), events: events.map((e) => e.event.toString()) })
       })
-    const append = (from: number, count: number) =>
-      spool.append(Array.from({ length: count }, (_, i) => record(from + i)) as unknown as NonEmptyReadonlyArray<Uint8Array>)
+    const append = (from: number, count: number, padding = 0) =>
+      spool.append(Array.from({ length: count }, (_, i) => record(from + i, padding)) as unknown as NonEmptyReadonlyArray<Uint8Array>)
     const fiber = yield* ship(spool, { name: "test", deliver }, lingerMs).pipe(Effect.forkScoped)
     yield* scenario(append, deliveries)
     yield* Fiber.interrupt(fiber)
@@ -91,6 +91,20 @@ describe("audit shipper", () => {
     )
     expect(deliveries.map((d) => d.events.length)).toEqual([3, 5])
     expect(deliveries[1]!.at - deliveries[0]!.at).toBeGreaterThanOrEqual(lingerMs - 5)
+  })
+
+  it("does not linger after a batch that stopped at its byte limit: big events keep flowing", async () => {
+    const deliveries = await Effect.runPromise(
+      shipping(5_000, (append, deliveries) =>
+        Effect.gen(function* () {
+          yield* append(0, 6, 200 * 1024)
+          yield* until(deliveries, 6)
+        })
+      )
+    )
+    // about two and a half per delivery (512 KiB): three deliveries, none of them lingering 5 s
+    expect(deliveries.length).toBeGreaterThan(1)
+    expect(deliveries.at(-1)!.at - deliveries[0]!.at).toBeLessThan(2_000)
   })
 
   it("with no linger, ships as soon as events are there", async () => {

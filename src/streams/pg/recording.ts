@@ -69,6 +69,11 @@ export class Capture {
     this.bytes += size
   }
 
+  /** The caps still unused, for the rest of a suspended portal (none once a cap was hit). */
+  remaining(): Recording {
+    return this.truncated ? { rows: 0, bytes: 1 } : { rows: this.caps.rows - this.rows.length, bytes: Math.max(1, this.caps.bytes - this.bytes) }
+  }
+
   finish(statementId: number): RecordedRows {
     const known = this.rows.every((r) => r.length === this.columns.length)
     return { _tag: "RecordedRows", statementId, columns: known ? this.columns : [], rows: this.rows, truncated: this.truncated }

@@ -41,6 +41,8 @@ export type Address =
 interface Entry {
   readonly sent: Sent
   readonly origin: Origin
+  /** The recording period it was sent in (see ResponseTracker.epoch). */
+  readonly epoch: number
   /** The statements whose results this message produces, in order (a Query may run several). */
   readonly statements: ReadonlyArray<StatementRef>
   readonly address: Address | undefined
@@ -77,10 +79,24 @@ export class ResponseTracker {
    * records anything: a description missed while it did not could mislabel values later.
    */
   private readonly described = new Map<string, ReadonlyArray<RecordedColumn>>()
+  /** What is left of a suspended portal's caps: the next Execute of it goes on from there. */
+  private readonly leftover = new Map<string, Recording>()
   private recordingOn = false
+  /**
+   * Bumped whenever recording stops. Answers to messages sent in an earlier period are not
+   * learnt from: what was sent while nothing was recorded carried no address, so a
+   * description from before could have been invalidated without Sluice seeing it.
+   */
+  private epoch = 0
+  /** After an extended-protocol error, until the client's Sync: the server skips these messages, so no answer comes. */
+  private skippingUntilSync = false
 
   sent(sent: Sent, origin: Origin = "client", statements: ReadonlyArray<StatementRef> = [], address?: Address): void {
-    this.entries.push({ sent, origin, statements, address, next: 0, startedAt: micros(), rows: 0, bytes: 0, columns: undefined, capture: undefined })
+    if (this.skippingUntilSync) {
+      if (sent !== "Sync") return
+      this.skippingUntilSync = false
+    }
+    this.entries.push({ sent, origin, epoch: this.epoch, statements, address, next: 0, startedAt: micros(), rows: 0, bytes: 0, columns: undefined, capture: undefined })
   }
 
   /** Whether the policy in force records results; turning it off forgets every description. */
@@ -89,7 +105,11 @@ export class ResponseTracker {
   }
 
   set recording(on: boolean) {
-    if (!on) this.described.clear()
+    if (!on && this.recordingOn) {
+      this.described.clear()
+      this.leftover.clear()
+      this.epoch++
+    }
     this.recordingOn = on
   }
 
@@ -130,6 +150,8 @@ export class ResponseTracker {
     const now = micros()
     if (e.capture !== undefined) {
       this.results.push(e.capture.finish(statementId))
+      // A suspended portal (Execute with a row limit) goes on in the next Execute, within the same caps.
+      if (e.sent === "Execute" && e.address !== undefined && sqlstate === "00000" && commandTag === null) this.leftover.set(e.address.target, e.capture.remaining())
       e.capture = undefined
     }
     this.results.push({
@@ -169,20 +191,21 @@ export class ResponseTracker {
       case BackendType.PortalSuspended:
         if (head !== undefined) this.complete(head, "00000", null)
         return head !== undefined && EXTENDED.has(head.sent) ? this.shiftForward() : "forward"
+      // These end an extended-protocol message; inside a Query they don't.
       case BackendType.ParseComplete:
       case BackendType.BindComplete:
       case BackendType.CloseComplete:
       case BackendType.NoData:
-        if (this.recordingOn && head !== undefined) this.describedChanged(head)
-        return head !== undefined && EXTENDED.has(head.sent) ? this.shiftForward() : "forward"
       case BackendType.EmptyQueryResponse:
-        // These end an extended-protocol message; inside a Query they don't.
+        if (this.recordingOn && head !== undefined && head.epoch === this.epoch) this.describedChanged(head)
         return head !== undefined && EXTENDED.has(head.sent) ? this.shiftForward() : "forward"
       case BackendType.RowDescription:
-        if (this.recordingOn && head !== undefined) this.describe(head, frame)
+        if (this.recordingOn && head !== undefined && head.epoch === this.epoch) this.describe(head, frame)
         if (head?.sent === "Describe") this.shift()
         return "forward"
       case BackendType.ReadyForQuery:
+        // Outside a transaction every portal is gone: their names will be bound afresh.
+        if (this.recordingOn && frame.bytes[5] === 0x49 /* I */) this.portalsGone()
         if (head?.sent === "Sync" || head?.sent === "Query" || head?.sent === "FunctionCall") this.shift()
         return "forward"
       case BackendType.ErrorResponse:
@@ -193,13 +216,21 @@ export class ResponseTracker {
   }
 
   private capture(head: Entry, frame: Frame): void {
-    const record = head.statements[head.next]?.record
-    if (record === undefined) return
     if (head.capture === undefined) {
-      const columns = head.sent === "Query" ? head.columns : head.address === undefined ? undefined : this.described.get(head.address.target)
-      head.capture = new Capture(record, columns ?? [])
+      const record = head.statements[head.next]?.record
+      if (record === undefined) return
+      const portal = head.sent === "Execute" ? head.address?.target : undefined
+      const caps = (portal === undefined ? undefined : this.leftover.get(portal)) ?? record
+      if (caps.rows === 0) return // a suspended portal's caps were used up by its earlier rows
+      const columns = head.sent === "Query" ? head.columns : portal === undefined || head.epoch !== this.epoch ? undefined : this.described.get(portal)
+      head.capture = new Capture(caps, columns ?? [])
     }
     head.capture.add(frame)
+  }
+
+  private portalsGone(): void {
+    for (const key of this.described.keys()) if (key.startsWith("P")) this.described.delete(key)
+    this.leftover.clear()
   }
 
   private describe(head: Entry, frame: Frame): void {
@@ -214,6 +245,7 @@ export class ResponseTracker {
   private describedChanged(head: Entry): void {
     const a = head.address
     if (a === undefined) return
+    if (a.target.startsWith("P")) this.leftover.delete(a.target)
     if ("statement" in a) {
       const statement = this.described.get(`S${a.statement}`)
       if (statement === undefined) this.described.delete(a.target)
@@ -233,6 +265,8 @@ export class ResponseTracker {
     this.complete(head, field(fields, "C") ?? "XX000", null)
     if (EXTENDED.has(head.sent)) {
       while (this.peek() !== undefined && this.peek()!.sent !== "Sync") this.shift()
+      // The rest of the client's pipeline may not have been sent yet: it will be skipped too.
+      if (this.peek() === undefined) this.skippingUntilSync = true
     }
     if (typeof head.origin !== "object") return "forward"
     // The error a block raised through the server, without the PL/pgSQL details it

@@ -180,6 +180,19 @@ const addressOf = (f: Frame, state: SessionState): Address | undefined => {
 }
 
 /**
+ * SQL-level DEALLOCATE (or DISCARD ALL) also removes protocol-level prepared statements: a
+ * later Bind of the name runs something else, never the statement audited under it.
+ */
+const forgetDeallocated = (audited: ReadonlyArray<Audited>, ids: SessionState["statements"]): void => {
+  for (const a of audited) {
+    const p = a.statement.prepared
+    if (p?.kind !== "deallocate") continue
+    if (p.name !== "") ids.named.delete(p.name)
+    else for (const key of ids.named.keys()) if (key !== "") ids.named.delete(key)
+  }
+}
+
+/**
  * Turns a decision into bytes for the server, recording what each answers and which
  * statement each result will belong to. A block is carried out through the server
  * (see block.ts), so the client sees exactly what the server would have done.
@@ -227,6 +240,7 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
           state.terminating = true
           break
       }
+      forgetDeallocated(audited, ids)
       if (sent !== undefined) state.responses.sent(sent, "client", statements, addressOf(f, state))
       return { bytes: [f.bytes], audited }
     }
