@@ -69,6 +69,8 @@ describe("policy hot reload during live sessions", () => {
     const w = await psql.run(`UPDATE ${T} SET v = 'psql-a' WHERE id = 1;`)
     expect(w).toEqual({ stdout: "UPDATE 1\n", stderr: "" })
     expect((await client.query(`UPDATE ${T} SET v = $1 WHERE id = $2`, ["pg-a", 2])).rowCount).toBe(1)
+    // a named prepared statement, parsed (and judged) now; node-postgres only binds it from now on
+    expect((await client.query({ name: "named-update", text: `UPDATE ${T} SET v = $1 WHERE id = $2`, values: ["pg-a", 2] })).rowCount).toBe(1)
     expect(await serverValue(1)).toBe("psql-a")
     expect(await serverValue(2)).toBe("pg-a")
   })
@@ -93,6 +95,8 @@ describe("policy hot reload during live sessions", () => {
     expect((await psql.run(`SELECT v FROM ${T} WHERE id = 1;`)).stdout).toBe("psql-a\n")
 
     expect(await rejection(client.query(`UPDATE ${T} SET v = 'pg-b' WHERE id = 2`))).toMatchObject({ code: "42501", message: B_BLOCK })
+    // the statement prepared under A is judged again when bound under B
+    expect(await rejection(client.query({ name: "named-update", text: `UPDATE ${T} SET v = $1 WHERE id = $2`, values: ["pg-b", 2] }))).toMatchObject({ code: "42501", message: B_BLOCK })
     expect((await client.query(`SELECT v FROM ${T} WHERE id = 2`)).rows).toEqual([{ v: "pg-a" }])
     expect(await serverValue(1)).toBe("psql-a")
     expect(await serverValue(2)).toBe("pg-a")

@@ -302,6 +302,29 @@ describe("session recording", () => {
     expect(recorded(events)).toMatchObject([{ columns: [], rows: [[Buffer.from("v")]] }])
   })
 
+  it("a prepared statement is judged again at Bind after a policy reload: recording stops when the new policy says so", () => {
+    let current = { policy: policy({ rows: 10, bytes: 1000 }), version: "v1" }
+    const s = sessionState(() => current, (sql) => classifier.classify(sql))
+    const execute = () => {
+      s.responses.recording = recordsResults(current.policy)
+      send(s, { _tag: "Bind", portal: "", statement: "q", paramFormats: [], params: [], resultFormats: [] })
+      send(s, { _tag: "Execute", portal: "", maxRows: 0 })
+      send(s, { _tag: "Sync" })
+      return reply(s, [{ _tag: "BindComplete" }, { _tag: "DataRow", values: [text("v")] }, { _tag: "CommandComplete", tag: "SELECT 1" }, { _tag: "ReadyForQuery", status: "I" }])
+    }
+    s.responses.recording = true
+    send(s, { _tag: "Parse", name: "q", sql: "SELECT email FROM customers", paramTypes: [] })
+    send(s, { _tag: "Sync" })
+    reply(s, [{ _tag: "ParseComplete" }, { _tag: "ReadyForQuery", status: "I" }])
+    expect(recorded(execute()).map((r) => r.rows)).toEqual([[[Buffer.from("v")]]])
+    // a reload: customers' rows are not to be recorded any more (another rule still records)
+    current = {
+      policy: policy({ rows: 10, bytes: 1000 }, [{ id: "quiet-customers", match: { relations: ["customers"] }, action: "allow", record: OFF }]),
+      version: "v2"
+    }
+    expect(recorded(execute())).toEqual([])
+  })
+
   it("text that is not UTF-8 stays bytes, so nothing is lost to a conversion", () => {
     const s = state(policy({ rows: 10, bytes: 1000 }))
     send(s, { _tag: "Query", sql: "SELECT name FROM latin1_table" })

@@ -3,13 +3,15 @@ import { type Frame, Framer } from "../../src/codecs/pg/framing.ts"
 import { encodeFrontend, type FrontendMessage } from "../../src/codecs/pg/frontend.ts"
 import type { Classification } from "../../src/rules/classify/index.ts"
 import type { Policy } from "../../src/rules/policy/schema.ts"
+import type { LoadedPolicy } from "../../src/rules/policy/store.ts"
 import { auditOff } from "../../src/sinks/audit-log.ts"
 import { ResponseTracker } from "../../src/streams/pg/responses.ts"
 import type { SessionState } from "../../src/streams/pg/session-state.ts"
 import { classify, decide, route } from "../../src/streams/pg/stages.ts"
 
+/** A session under `policy`, or under whatever policy the function returns when asked (a reload). */
 export const sessionState = (
-  policy: Policy,
+  policy: Policy | (() => LoadedPolicy),
   classifySql: (sql: string) => Classification,
   serverProcessId = 4242,
   clientProcessId = 9_000_001
@@ -20,7 +22,7 @@ export const sessionState = (
     principal: { subject: "ci", kind: "machine", groups: [], issuer: "static" },
     target: { name: "app", database: "app" },
     backendUser: "sluice_backend",
-    policy: () => ({ policy, version: "test" }),
+    policy: typeof policy === "function" ? policy : () => ({ policy, version: "test" }),
     classify: classifySql
   },
   enforcement: { searchPath: ["public"], searchPathVersion: 0, userFunctions: new Set(), parsed: new Map(), sqlPrepared: new Map(), parserUnsafe: undefined },

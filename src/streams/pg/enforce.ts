@@ -37,8 +37,14 @@ export interface EnforcementState {
    * every unqualified call might). A call by such a name may not be the built-in one.
    */
   readonly userFunctions: ReadonlySet<string> | undefined
-  /** Protocol-level prepared statements that were allowed, with the search path they were judged under. */
-  readonly parsed: Map<string, { readonly statement: StatementInfo; readonly searchPathVersion: number }>
+  /** Protocol-level prepared statements that were allowed, with the search path and the policy they were judged under. */
+  readonly parsed: Map<string, Judged>
+}
+
+export interface Judged {
+  readonly statement: StatementInfo
+  readonly searchPathVersion: number
+  readonly policyVersion: string
 }
 
 /** Client-only encodings whose multibyte characters may contain ASCII bytes such as a backslash. */
@@ -227,14 +233,18 @@ const unsafe = (reason: string, text: string): Blocked => ({
 })
 
 /**
- * Bind of a prepared statement judged under a search path that has moved since: the
- * server re-plans it under the new path, so it is judged again, as it would be now.
+ * Bind of a prepared statement judged under a search path that has moved since (the
+ * server re-plans it under the new path) or under an older policy: it is judged again, as
+ * it would be now. Undefined when nothing changed; the new verdict otherwise (an allow may
+ * come with other recording caps).
  */
-export const decideBind = (e: Enforcer, state: EnforcementState, statementName: string): Blocked | undefined => {
+export const decideBind = (e: Enforcer, state: EnforcementState, statementName: string): Allowed | Blocked | undefined => {
   const parsed = state.parsed.get(statementName)
-  if (parsed === undefined || parsed.searchPathVersion === state.searchPathVersion) return undefined
-  const o = decideOne(e, state, parsed.statement, e.policy())
-  return isBlocked(o) ? o : undefined
+  const policy = e.policy()
+  if (parsed === undefined || (parsed.searchPathVersion === state.searchPathVersion && parsed.policyVersion === policy.version)) return undefined
+  const o = decideOne(e, state, parsed.statement, policy)
+  if (!isBlocked(o)) state.parsed.set(statementName, { statement: parsed.statement, searchPathVersion: state.searchPathVersion, policyVersion: policy.version })
+  return o
 }
 
 export const decideFunctionCall = (e: Enforcer, state: EnforcementState, functionOid: number): Allowed | Blocked => {

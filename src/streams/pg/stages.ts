@@ -116,8 +116,13 @@ const decideFrame = (c: Classified, state: SessionState): Decided => {
     case "Passthrough": {
       if (c.frame.type === FrontendType.Bind) {
         const { statement } = bindNames(c.frame.bytes)
-        const blocked = decideBind(state.enforcer, state.enforcement, statement)
-        if (blocked !== undefined) return { _tag: "Block", kind: "Bind", allowed: [], blocked, statementName: statement }
+        const judged = decideBind(state.enforcer, state.enforcement, statement)
+        if (judged !== undefined) {
+          if (isBlocked(judged)) return { _tag: "Block", kind: "Bind", allowed: [], blocked: judged, statementName: statement }
+          // allowed again, perhaps under a new policy: its results are recorded as that policy says
+          const ref = state.statements.named.get(statement)
+          if (ref !== undefined) state.statements.named.set(statement, { id: ref.id, record: judged.record })
+        }
       }
       return { _tag: "Forward", frame: c.frame, allowed: [] }
     }
@@ -127,7 +132,11 @@ const decideFrame = (c: Classified, state: SessionState): Decided => {
       if (v._tag === "Block") return { _tag: "Block", kind: c.kind, allowed: v.allowed, blocked: v.blocked, ...(statementName === undefined ? {} : { statementName }) }
       const d = unlessAuditRefuses({ _tag: "Forward", frame: c.frame, allowed: v.allowed }, c.frame, state)
       if (d._tag === "Forward" && statementName !== undefined && v.allowed.length === 1) {
-        state.enforcement.parsed.set(statementName, { statement: v.allowed[0]!.statement, searchPathVersion: state.enforcement.searchPathVersion })
+        state.enforcement.parsed.set(statementName, {
+          statement: v.allowed[0]!.statement,
+          searchPathVersion: state.enforcement.searchPathVersion,
+          policyVersion: state.enforcer.policy().version
+        })
       }
       return d
     }
