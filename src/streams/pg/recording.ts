@@ -45,6 +45,8 @@ export class Capture {
   private readonly rows: Array<ReadonlyArray<RecordedValue>> = []
   private bytes = 0
   private truncated = false
+  /** Some row's values did not line up with the columns: the event names none of them. */
+  private misaligned = false
 
   constructor(caps: Recording, columns: ReadonlyArray<RecordedColumn>) {
     this.caps = caps
@@ -64,8 +66,9 @@ export class Capture {
       return
     }
     // Columns that do not line up with the values would mislabel them: record bytes, unnamed.
-    const known = values.length === this.columns.length
-    this.rows.push(values.map((v, i) => valueOf(v, known ? this.columns[i] : undefined)))
+    const aligned = values.length === this.columns.length
+    if (!aligned) this.misaligned = true
+    this.rows.push(values.map((v, i) => valueOf(v, aligned ? this.columns[i] : undefined)))
     this.bytes += size
   }
 
@@ -75,7 +78,6 @@ export class Capture {
   }
 
   finish(statementId: number): RecordedRows {
-    const known = this.rows.every((r) => r.length === this.columns.length)
-    return { _tag: "RecordedRows", statementId, columns: known ? this.columns : [], rows: this.rows, truncated: this.truncated }
+    return { _tag: "RecordedRows", statementId, columns: this.misaligned ? [] : this.columns, rows: this.rows, truncated: this.truncated }
   }
 }
