@@ -170,6 +170,8 @@ export const analyze = (sql: string, shape: Shape): Fresh => {
       writes: Object.freeze(w.writes),
       columnsRead: Object.freeze(w.columnsRead),
       columnsWritten: Object.freeze(w.columnsWritten),
+      columnsProjected: Object.freeze(w.columnsProjected),
+      columnsReturned: Object.freeze(w.columnsReturned),
       functions: Object.freeze(w.functions),
       locks: w.effects.locks,
       ...(cls.prepared === undefined ? {} : { prepared: cls.prepared }),

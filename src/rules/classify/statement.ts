@@ -338,8 +338,12 @@ export const classifyStatement = (node: unknown, w: Walker): StatementResult => 
       w.reason("EXPLAIN without ANALYZE plans the statement without running it")
       const mode = w.mode
       if (mode === "run") w.mode = "plan"
+      // its output is the plan: no value of the statement reaches it
+      const projecting = w.projecting
+      w.projecting = false
       const inner = classifyStatement(b["query"], w)
       w.mode = mode
+      w.projecting = projecting
       return result(w.effects.unknown ? "unknown" : "read", inner.prepared)
     }
 
@@ -354,11 +358,14 @@ export const classifyStatement = (node: unknown, w: Walker): StatementResult => 
           for (const c of columns.length > 0 ? columns : ["*"]) w.columnWritten({ relation: rel, column: c })
         } else {
           w.read(rel)
-          for (const c of columns.length > 0 ? columns : ["*"]) w.columnRead({ relation: rel, column: c })
+          for (const c of columns.length > 0 ? columns : ["*"]) {
+            w.columnRead({ relation: rel, column: c })
+            w.columnProjected({ relation: rel, column: c })
+          }
         }
       }
       if (b["query"] !== undefined) w.statementQuery(b["query"])
-      w.expr(b["whereClause"], undefined)
+      w.predicate(b["whereClause"], undefined)
       if (b["is_program"] === true) {
         w.admin(`COPY ${isFrom ? "FROM" : "TO"} PROGRAM runs a program on the server`)
         return result("admin")

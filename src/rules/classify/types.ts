@@ -67,6 +67,22 @@ export interface StatementInfo {
   readonly writes: ReadonlyArray<RelationRef>
   readonly columnsRead: ReadonlyArray<ColumnRef>
   readonly columnsWritten: ReadonlyArray<ColumnRef>
+  /**
+   * Columns whose values can reach the statement's result rows or the data it stores:
+   * read anywhere except in clauses that only filter, group or order (WHERE, HAVING,
+   * JOIN ... ON/USING, GROUP BY, ORDER BY, LIMIT/OFFSET, window PARTITION BY/ORDER BY,
+   * aggregate FILTER and ORDER BY, ON CONFLICT's WHERE, ...). A whole-row reference (`t` or
+   * `t.*` used as a value, e.g. row_to_json(t), t::text, ROW(t.*)) is column "*" of t.
+   * A `*` or `t.*` that is itself a top-level entry of a SELECT or RETURNING list expands to
+   * plain columns and is listed as column "*" too.
+   */
+  readonly columnsProjected: ReadonlyArray<ColumnRef>
+  /**
+   * The subset of columnsProjected that appears in the statement's own RETURNING list (values
+   * go to the client, not to storage). A data-modifying CTE's RETURNING feeds the outer query,
+   * which may store it: projected, not returned.
+   */
+  readonly columnsReturned: ReadonlyArray<ColumnRef>
   readonly functions: ReadonlyArray<FunctionRef>
   /** Takes row or table locks: SELECT ... FOR UPDATE/NO KEY UPDATE/SHARE/KEY SHARE, LOCK, advisory locks. */
   readonly locks: boolean

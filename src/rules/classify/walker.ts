@@ -122,6 +122,8 @@ export class Walker {
   readonly writes: RelationRef[] = []
   readonly columnsRead: ColumnRef[] = []
   readonly columnsWritten: ColumnRef[] = []
+  readonly columnsProjected: ColumnRef[] = []
+  readonly columnsReturned: ColumnRef[] = []
   readonly functions: FunctionRef[] = []
   readonly reasons: string[] = []
   readonly effects: Effects = {
@@ -146,6 +148,15 @@ export class Walker {
    *   not run; functions are only reported.
    */
   mode: "run" | "plan" | "define" = "run"
+  /**
+   * Whether the values of the expressions being walked can reach the result rows
+   * or stored data. Switched off for clauses that only filter, group or order
+   * (see `predicate`), and for everything under them: a subquery in a WHERE
+   * only filters, even its target list.
+   */
+  projecting = true
+  /** Walking the statement's own RETURNING list: its values go to the client. */
+  private returningToClient = false
 
   private readonly seen = new Set<string>()
 
@@ -181,6 +192,11 @@ export class Walker {
 
   columnWritten(c: ColumnRef): void {
     this.column(this.columnsWritten, "colw", c)
+  }
+
+  columnProjected(c: ColumnRef): void {
+    this.column(this.columnsProjected, "colp", c)
+    if (this.returningToClient) this.column(this.columnsReturned, "colret", c)
   }
 
   private functionCalled(f: FunctionRef): void {
@@ -236,12 +252,18 @@ export class Walker {
     return undefined
   }
 
-  private resolveQualifier(parts: ReadonlyArray<string>, scope: Scope | undefined): RelationRef | undefined {
-    const key = parts.join(".")
+  /** The FROM item a name refers to, innermost level first: a relation, null (not a base relation), or undefined (no such name). */
+  private source(key: string, scope: Scope | undefined): RelationRef | null | undefined {
     for (let s = scope; s !== undefined; s = s.parent) {
       const hit = s.sources.get(key)
-      if (hit !== undefined) return hit ?? undefined
+      if (hit !== undefined) return hit
     }
+    return undefined
+  }
+
+  private resolveQualifier(parts: ReadonlyArray<string>, scope: Scope | undefined): RelationRef | undefined {
+    const hit = this.source(parts.join("."), scope)
+    if (hit !== undefined) return hit ?? undefined
     if (parts.length >= 2) {
       const name = parts[parts.length - 1]
       if (name !== undefined) return { schema: parts[parts.length - 2], name }
@@ -261,6 +283,11 @@ export class Walker {
     if (column === undefined) return
     const relation = parts.length === 1 ? this.soleRelation(scope) : this.resolveQualifier(parts.slice(0, -1), scope)
     this.columnRead({ relation, column })
+    if (!this.projecting) return
+    this.columnProjected({ relation, column })
+    // a bare name may be a whole row (row_to_json(c), c::text) rather than a column: list both
+    const whole = parts.length === 1 ? this.source(column, scope) : undefined
+    if (whole !== undefined) this.columnProjected({ relation: whole ?? undefined, column: "*" })
   }
 
   // ---------------------------------------------------------------- effects
@@ -336,9 +363,19 @@ export class Walker {
       }
     }
     this.expr(b["args"], scope)
-    this.expr(b["agg_order"], scope)
-    this.expr(b["agg_filter"], scope)
-    this.expr(b["over"], scope)
+    // an ordered-set aggregate (mode() WITHIN GROUP (ORDER BY x)) returns values of its ORDER BY
+    if (b["agg_within_group"] === true) this.expr(b["agg_order"], scope)
+    else this.predicate(b["agg_order"], scope)
+    this.predicate(b["agg_filter"], scope)
+    this.predicate(b["over"], scope)
+  }
+
+  /** Walk a clause that only filters, groups or orders: no value under it reaches the output. */
+  predicate(node: unknown, scope: Scope | undefined): void {
+    const projecting = this.projecting
+    this.projecting = false
+    this.expr(node, scope)
+    this.projecting = projecting
   }
 
   // ---------------------------------------------------------------- generic descent
@@ -461,7 +498,7 @@ export class Walker {
           const col = stringNode(c)
           if (col !== undefined) this.columnRead({ relation: undefined, column: col })
         }
-        this.expr(b["quals"], scope)
+        this.predicate(b["quals"], scope)
         const alias = this.aliasOf(b)
         if (alias !== undefined) scope.sources.set(alias, null)
         const usingAlias = b["join_using_alias"]
@@ -520,14 +557,14 @@ export class Walker {
     }
     this.expr(b["valuesLists"], scope)
     this.expr(b["targetList"], scope)
-    this.expr(b["whereClause"], scope)
-    this.expr(b["groupClause"], scope)
-    this.expr(b["havingClause"], scope)
-    this.expr(b["windowClause"], scope)
-    this.expr(b["distinctClause"], scope)
-    this.expr(b["sortClause"], scope)
-    this.expr(b["limitOffset"], scope)
-    this.expr(b["limitCount"], scope)
+    this.predicate(b["whereClause"], scope)
+    this.predicate(b["groupClause"], scope)
+    this.predicate(b["havingClause"], scope)
+    this.predicate(b["windowClause"], scope)
+    this.predicate(b["distinctClause"], scope) // DISTINCT ON (...) picks rows; the values shown come from the target list
+    this.predicate(b["sortClause"], scope)
+    this.predicate(b["limitOffset"], scope)
+    this.predicate(b["limitCount"], scope)
     for (const l of list(b["lockingClause"])) {
       const lc = bodyOf(l, "LockingClause")
       if (lc === undefined) continue
@@ -552,7 +589,8 @@ export class Walker {
     this.reason(`${DML_WORD[tag] ?? tag} changes rows`)
   }
 
-  private returning(b: Obj, target: RelationRef | undefined, scope: Scope): void {
+  /** RETURNING; `toClient`: it is the statement's own (a data-modifying CTE's feeds the outer query instead). */
+  private returning(b: Obj, target: RelationRef | undefined, scope: Scope, toClient: boolean): void {
     const r = b["returningClause"]
     if (!isObj(r)) return
     if (target !== undefined) {
@@ -566,7 +604,10 @@ export class Walker {
       const name = opt === undefined ? undefined : str(opt["value"])
       if (name !== undefined) scope.sources.set(name, target ?? null)
     }
+    const returningToClient = this.returningToClient
+    this.returningToClient = toClient
     this.expr(r["exprs"], scope)
+    this.returningToClient = returningToClient
   }
 
   private assignments(targets: unknown, target: RelationRef | undefined, scope: Scope): void {
@@ -604,12 +645,12 @@ export class Walker {
     if (isObj(oc)) {
       const conflictScope = newScope(targetScope)
       conflictScope.sources.set("excluded", null)
-      this.expr(oc["infer"], targetScope)
+      this.predicate(oc["infer"], targetScope)
       if (list(oc["targetList"]).length > 0) this.reason("ON CONFLICT DO UPDATE changes existing rows")
       this.assignments(oc["targetList"], target, conflictScope)
-      this.expr(oc["whereClause"], conflictScope)
+      this.predicate(oc["whereClause"], conflictScope)
     }
-    this.returning(b, target, targetScope)
+    this.returning(b, target, targetScope, outer === undefined)
   }
 
   update(b: Obj, outer: Scope | undefined): void {
@@ -619,8 +660,8 @@ export class Walker {
     const target = this.target(b, scope)
     this.fromClause(b["fromClause"], scope)
     this.assignments(b["targetList"], target, scope)
-    this.expr(b["whereClause"], scope)
-    this.returning(b, target, scope)
+    this.predicate(b["whereClause"], scope)
+    this.returning(b, target, scope, outer === undefined)
   }
 
   delete(b: Obj, outer: Scope | undefined): void {
@@ -629,8 +670,8 @@ export class Walker {
     this.dml("DeleteStmt")
     const target = this.target(b, scope)
     this.fromClause(b["usingClause"], scope)
-    this.expr(b["whereClause"], scope)
-    this.returning(b, target, scope)
+    this.predicate(b["whereClause"], scope)
+    this.returning(b, target, scope, outer === undefined)
   }
 
   merge(b: Obj, outer: Scope | undefined): void {
@@ -639,11 +680,11 @@ export class Walker {
     this.dml("MergeStmt")
     const target = this.target(b, scope)
     this.fromItem(b["sourceRelation"], scope)
-    this.expr(b["joinCondition"], scope)
+    this.predicate(b["joinCondition"], scope)
     for (const w of list(b["mergeWhenClauses"])) {
       const wc = bodyOf(w, "MergeWhenClause")
       if (wc === undefined) continue
-      this.expr(wc["condition"], scope)
+      this.predicate(wc["condition"], scope)
       const command = str(wc["commandType"])
       if (command === "CMD_INSERT") {
         const cols = list(wc["targetList"])
@@ -654,7 +695,7 @@ export class Walker {
         this.assignments(wc["targetList"], target, scope)
       }
     }
-    this.returning(b, target, scope)
+    this.returning(b, target, scope, outer === undefined)
   }
 
   /** A top-level query in its own scope. */

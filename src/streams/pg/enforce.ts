@@ -187,6 +187,8 @@ const unknownStatement = (text: string, reason: string): StatementInfo => ({
   writes: [],
   columnsRead: [],
   columnsWritten: [],
+  columnsProjected: [],
+  columnsReturned: [],
   functions: [],
   locks: false
 })
