@@ -1,6 +1,6 @@
 /**
  * `sluice replay SESSION_ID --config FILE`: one session's timeline (start, statements,
- * decisions, recorded rows, results, end) in sequence order, read from where the config sends the audit
+ * decisions, masking summaries, recorded rows, results, end) in sequence order, read from where the config sends the audit
  * trail: the Kafka topic when `audit.kafka` is set, else the Avro container files in
  * `audit.files.directory`.
  *
@@ -19,7 +19,7 @@ import { loadConfig } from "../config/load.ts"
 import type { Audit } from "../config/schema.ts"
 import { type AvroDecodeError, decodeConfluent, decodeSingleObject, SCHEMA_VERSIONS, type SchemaVersion } from "../sinks/avro.ts"
 import { parsingCanonicalForm } from "../sinks/avro-spec.ts"
-import type { AuditEvent, RecordedRows, RecordedValue } from "../sinks/events.ts"
+import type { AuditEvent, MaskedColumn, MaskingSummary, RecordedRows, RecordedValue } from "../sinks/events.ts"
 import { readContainerFiles } from "../sinks/file-sink.ts"
 import { makeRegistryClient } from "../sinks/registry.ts"
 
@@ -227,6 +227,23 @@ const table = (p: RecordedRows): ReadonlyArray<string> => {
   return [line(heading), widths.map((w) => "-".repeat(w)).join("-+-"), ...body.map(line)]
 }
 
+/**
+ * A masked column: its name, where it came from (`computed` for an expression over masked
+ * columns, `origin unknown` when Sluice could not tell), the mask unless it is `computed`,
+ * the method and the count, e.g. `email (public.customers.email, mask pii-email, redact, 12 values)`.
+ */
+const maskedColumn = (c: MaskedColumn): string => {
+  const source = c.source !== null ? printable(c.source) : c.maskId === "computed" ? "computed" : "origin unknown"
+  const mask = c.source === null && c.maskId === "computed" ? "" : `mask ${printable(c.maskId)}, `
+  return `${printable(c.name)} (${source}, ${mask}${c.method}, ${plural(c.values, "value")})`
+}
+
+/** `masked 3  email (…), upper (computed, redact, 12 values) in 12 rows · 2 messages withheld` */
+const maskingSummary = (p: MaskingSummary): string => {
+  const columns = p.columns.length > 0 ? `${p.columns.map(maskedColumn).join(", ")} in ${plural(p.rows, "row")}` : "no values rewritten"
+  return `masked ${p.statementId}  ${columns}${p.messagesWithheld > 0 ? ` · ${plural(p.messagesWithheld, "message")} withheld` : ""}`
+}
+
 /** One event as the text after its sequence number and time. */
 export const describeEvent = (e: AuditEvent): string => {
   const p = e.payload
@@ -257,6 +274,8 @@ export const describeEvent = (e: AuditEvent): string => {
       const head = `recorded ${p.statementId}  ${plural(p.rows.length, "row")}${p.truncated ? " (cut off by the recording caps)" : ""}`
       return p.rows.length === 0 ? head : [head, ...table(p)].join("\n      ")
     }
+    case "MaskingSummary":
+      return maskingSummary(p)
     case "SessionEnd":
       return (
         `session end  ${p.reason} after ${millis(p.durationMicros)}: ${plural(p.statements, "statement")}` +
@@ -283,7 +302,7 @@ export const renderTimeline = (sessionId: string, source: string, events: Readon
 }
 
 /** JSON of an event, one line (for tools: `--json`); recorded binary values as `{"hex": "…"}`. */
-const jsonLine = (e: AuditEvent): string =>
+export const jsonLine = (e: AuditEvent): string =>
   JSON.stringify(e, function (this: Record<string, unknown>, key, value) {
     const original = this[key]
     return original instanceof Uint8Array ? { hex: Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString("hex") } : value

@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url"
 import avsc from "avsc"
 import { Data, Result } from "effect"
 import { checkWellFormed, fingerprintOfCanonical, parsingCanonicalForm } from "./avro-spec.ts"
-import type { Actor, AuditEvent, Payload, RecordedColumn, Statement, Verdict } from "./events.ts"
+import type { Actor, AuditEvent, MaskedColumn, MaskMethod, Payload, RecordedColumn, Statement, Verdict } from "./events.ts"
 
 export class AvroDecodeError extends Data.TaggedError("AvroDecodeError")<{ readonly reason: string }> {
   override get message(): string {
@@ -81,6 +81,67 @@ if (SCHEMA_VERSIONS.length === 0) throw new Error(`no audit-event.v<N>.avsc in $
 /** The newest schema: what every encoder writes and every decoder resolves into. */
 export const CURRENT_SCHEMA: SchemaVersion = SCHEMA_VERSIONS[SCHEMA_VERSIONS.length - 1]!
 
+/**
+ * avsc resolves a writer's union branch into the first reader branch that can read it,
+ * promotions included (as the Avro specification words it), so the `bytes` branch of
+ * RecordedRows' `["null", "string", "bytes"]` written with an older version would be read
+ * into the reader's `string` branch: binary values would come back as (mangled) text.
+ * Java's implementation prefers the branch of the writer's own type, and so does Sluice:
+ * older data is resolved into a copy of the newest schema in which the `string` and
+ * `bytes` branches of such unions read only their own type. Values and shapes are those of
+ * the newest schema (the logical type below passes values through).
+ */
+const EXACT_BRANCH = "sluice-exact-branch"
+
+class ExactBranch extends avsc.types.LogicalType {
+  protected override _fromValue(value: unknown): unknown {
+    return value
+  }
+  protected override _toValue(value: unknown): unknown {
+    return value
+  }
+  protected override _resolve(writer: avsc.Type): ((value: unknown) => unknown) | undefined {
+    return writer.typeName === this.underlyingType.typeName ? (value) => value : undefined
+  }
+}
+
+const PROMOTABLE = new Set(["string", "bytes"])
+
+/** The primitive a union branch is, when it is `string` or `bytes` (plain, without a logical type). */
+const promotable = (branch: unknown): string | undefined => {
+  const name = typeof branch === "string" ? branch : typeof branch === "object" && branch !== null && !("logicalType" in branch) ? (branch as { type?: unknown }).type : undefined
+  return typeof name === "string" && PROMOTABLE.has(name) ? name : undefined
+}
+
+/** A copy of a schema in which the `string` and `bytes` branches of every union that has both are {@link EXACT_BRANCH}. */
+const exactBranches = (type: unknown): unknown => {
+  if (Array.isArray(type)) {
+    const both = type.filter((b) => promotable(b) !== undefined).length > 1
+    return type.map((b) => {
+      const name = promotable(b)
+      return both && name !== undefined ? { type: name, logicalType: EXACT_BRANCH } : exactBranches(b)
+    })
+  }
+  if (typeof type !== "object" || type === null) return type
+  const t = type as Record<string, unknown>
+  switch (t["type"]) {
+    case "record":
+    case "error":
+      return { ...t, fields: (t["fields"] as ReadonlyArray<Record<string, unknown>>).map((f) => ({ ...f, type: exactBranches(f["type"]) })) }
+    case "array":
+      return { ...t, items: exactBranches(t["items"]) }
+    case "map":
+      return { ...t, values: exactBranches(t["values"]) }
+    default:
+      return t
+  }
+}
+
+/** The newest schema as the reader of older data (see {@link ExactBranch}). */
+const RESOLVING_READER: avsc.Type = avsc.Type.forSchema(exactBranches(JSON.parse(CURRENT_SCHEMA.json)) as avsc.schema.AvroSchema, {
+  logicalTypes: { [EXACT_BRANCH]: ExactBranch },
+})
+
 const byFingerprint = new Map(SCHEMA_VERSIONS.map((v) => [v.fingerprintHex, v]))
 
 /** The known schema version with this fingerprint (8 bytes, little-endian, as in single-object headers). */
@@ -110,12 +171,18 @@ const LONGS: Readonly<Record<Payload["_tag"], ReadonlyArray<string>>> = {
   Decision: ["statementId"],
   Result: ["statementId", "rows", "bytes", "durationMicros"],
   RecordedRows: ["statementId"],
+  MaskingSummary: ["statementId", "rows", "messagesWithheld"],
 }
 
 /** The error for a long below {@link MIN_LONG} (found again by name: off the fast path). */
 const belowMinLong = (e: AuditEvent): AvroEncodeError => {
   const p = e.payload as unknown as Record<string, unknown>
-  const values: ReadonlyArray<readonly [string, unknown]> = [["sequence", e.sequence], ["time", e.time], ...(LONGS[e.payload._tag] ?? []).map((n) => [n, p[n]] as const)]
+  const values: ReadonlyArray<readonly [string, unknown]> = [
+    ["sequence", e.sequence],
+    ["time", e.time],
+    ...(LONGS[e.payload._tag] ?? []).map((n) => [n, p[n]] as const),
+    ...(e.payload._tag === "MaskingSummary" ? e.payload.columns.map((c, i) => [`columns[${i}].values`, c.values] as const) : []),
+  ]
   const [name, value] = values.find(([, v]) => typeof v === "number" && v < MIN_LONG) ?? ["a long", "?"]
   return new AvroEncodeError({ reason: `${name} ${String(value)} is below -2^52, which avsc cannot encode exactly` })
 }
@@ -129,6 +196,7 @@ const wrapStatement = (r: unknown) => ({ "sluice.audit.Statement": r })
 const wrapDecision = (r: unknown) => ({ "sluice.audit.Decision": r })
 const wrapResult = (r: unknown) => ({ "sluice.audit.Result": r })
 const wrapRecordedRows = (r: unknown) => ({ "sluice.audit.RecordedRows": r })
+const wrapMaskingSummary = (r: unknown) => ({ "sluice.audit.MaskingSummary": r })
 
 /** The avsc value of an event; payload records are passed as they are (avsc reads fields by name, `_tag` is ignored). */
 const toAvro = (e: AuditEvent): unknown => {
@@ -164,6 +232,14 @@ const toAvro = (e: AuditEvent): unknown => {
     case "RecordedRows":
       if (p.statementId < MIN_LONG) throw belowMinLong(e)
       payload = wrapRecordedRows(p)
+      break
+    case "MaskingSummary":
+      if (p.statementId < MIN_LONG || p.rows < MIN_LONG || p.messagesWithheld < MIN_LONG) throw belowMinLong(e)
+      for (const c of p.columns) {
+        if (c.values < MIN_LONG) throw belowMinLong(e)
+        if ((c.method as string) === READER_DEFAULT) throw readerDefault("columns.method")
+      }
+      payload = wrapMaskingSummary(p)
       break
     default:
       throw new AvroEncodeError({ reason: `unknown payload kind ${JSON.stringify((p as { _tag: unknown })._tag)}` })
@@ -266,6 +342,23 @@ const fromAvro = (v: Decoded): AuditEvent => {
         truncated: r["truncated"],
       }
       break
+    case `${NS}MaskingSummary`:
+      payload = {
+        _tag: "MaskingSummary",
+        statementId: r["statementId"],
+        columns: r["columns"].map(
+          (c: Decoded): MaskedColumn => ({
+            name: c["name"],
+            source: c["source"],
+            maskId: c["maskId"],
+            method: symbol<MaskMethod>(c["method"], "columns.method"),
+            values: c["values"],
+          }),
+        ),
+        rows: r["rows"],
+        messagesWithheld: r["messagesWithheld"],
+      }
+      break
     default:
       // a branch the newest schema has but this code does not know: the code is older than the schema
       throw new Refused(`payload kind ${branch} is not known to this version of Sluice`)
@@ -352,7 +445,7 @@ export const bodyReader = (writer: avsc.Type): Result.Result<BodyReader, AvroDec
   let resolver: avsc.Resolver | undefined
   if (writer !== CURRENT_SCHEMA.type) {
     try {
-      resolver = CURRENT_SCHEMA.type.createResolver(writer)
+      resolver = RESOLVING_READER.createResolver(writer)
     } catch (e) {
       return Result.fail(new AvroDecodeError({ reason: `the writer schema cannot be read as the current one: ${e instanceof Error ? e.message : String(e)}` }))
     }
@@ -362,7 +455,7 @@ export const bodyReader = (writer: avsc.Type): Result.Result<BodyReader, AvroDec
     read: (buf, offset) => {
       try {
         const end = checkWellFormed(writer, buf, offset)
-        const { value, offset: next } = CURRENT_SCHEMA.type.decode(buf, offset, resolver)
+        const { value, offset: next } = resolver === undefined ? CURRENT_SCHEMA.type.decode(buf, offset) : RESOLVING_READER.decode(buf, offset, resolver)
         if (next !== end) return Result.fail(new AvroDecodeError({ reason: `decoder stopped at ${next}, data ends at ${end}` }))
         return Result.succeed({ event: fromAvro(value as Decoded), offset: end })
       } catch (e) {

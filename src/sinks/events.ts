@@ -99,7 +99,34 @@ export interface RecordedRows {
   readonly truncated: boolean
 }
 
-export type Payload = SessionStart | SessionEnd | Statement | Decision | Result | RecordedRows
+/** How a mask rewrites a value. */
+export type MaskMethod = "redact" | "null" | "partial" | "email"
+
+/** One result column whose values Sluice rewrote. */
+export interface MaskedColumn {
+  /** The column's name in the result, as the client saw it. */
+  readonly name: string
+  /** Where its values came from, `schema.table.column`; null for a computed column (an expression over masked columns). */
+  readonly source: string | null
+  /** The policy mask that applied (its id); `computed` for an expression over masked columns, `unresolved` when Sluice could not tell the column's origin and masked it to fail closed. */
+  readonly maskId: string
+  readonly method: MaskMethod
+  /** Values rewritten (NULLs stay NULL and are not counted). */
+  readonly values: number
+}
+
+/** What masking did to one statement's result; emitted before the statement's RecordedRows and Result. */
+export interface MaskingSummary {
+  readonly _tag: "MaskingSummary"
+  readonly statementId: number
+  readonly columns: ReadonlyArray<MaskedColumn>
+  /** Rows in which at least one value was rewritten. */
+  readonly rows: number
+  /** Server error and notice texts withheld because they could echo a masked value. */
+  readonly messagesWithheld: number
+}
+
+export type Payload = SessionStart | SessionEnd | Statement | Decision | Result | RecordedRows | MaskingSummary
 
 export interface AuditEvent {
   /** Unique per event: consumers drop duplicates by it (delivery is at least once). */

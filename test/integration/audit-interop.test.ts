@@ -39,7 +39,7 @@ const sample = (n: number, seed: number): Array<AuditEvent> => fc.sample(anyEven
 const everyKind = (): Array<AuditEvent> => {
   const byKind = new Map<string, AuditEvent>()
   for (const e of sample(400, 7)) if (!byKind.has(e.payload._tag)) byKind.set(e.payload._tag, e)
-  expect([...byKind.keys()].sort()).toEqual(["Decision", "RecordedRows", "Result", "SessionEnd", "SessionStart", "Statement"])
+  expect([...byKind.keys()].sort()).toEqual(["Decision", "MaskingSummary", "RecordedRows", "Result", "SessionEnd", "SessionStart", "Statement"])
   return [...byKind.values()]
 }
 

@@ -77,6 +77,22 @@ export const auditArbitraries = (v: Values) => {
       // decoded bytes are Buffers, so the generated ones are too
       rows: fc.array(fc.array(fc.oneof(fc.constant(null), text, fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b))), { maxLength: 5 }), { maxLength: 6 }),
       truncated: fc.boolean()
+    }),
+    MaskingSummary: rec({
+      _tag: fc.constant("MaskingSummary" as const),
+      statementId: long,
+      columns: fc.array(
+        rec({
+          name: text,
+          source: nullable(text),
+          maskId: fc.oneof(text, fc.constantFrom("computed", "unresolved")),
+          method: fc.constantFrom("redact" as const, "null" as const, "partial" as const, "email" as const),
+          values: long
+        }),
+        { maxLength: 5 }
+      ),
+      rows: long,
+      messagesWithheld: long
     })
   } satisfies { readonly [K in Payload["_tag"]]: fc.Arbitrary<Extract<Payload, { _tag: K }>> }
 
