@@ -91,3 +91,9 @@ export const toProblem = (e: SessionError): Problem | undefined => {
       return fatal("08P01", `target "${e.target}" sent an invalid message: ${e.detail}`)
   }
 }
+
+/**
+ * The catalog's side connection to a target could not answer (unreachable, login refused,
+ * lost, too slow). The detail names the failure, never a backend host, role or credential.
+ */
+export class CatalogUnavailable extends Data.TaggedError("CatalogUnavailable")<{ readonly target: string; readonly detail: string }> {}
