@@ -8,7 +8,7 @@ import { type BackendMessage, encodeBackend, type FieldDescription } from "../..
 import { loadClassifier, makeClassifier } from "../../src/rules/classify/index.ts"
 import { recordsResults } from "../../src/rules/policy/evaluate.ts"
 import type { Policy, Recording } from "../../src/rules/policy/schema.ts"
-import type { RecordedRows, Result } from "../../src/sinks/events.ts"
+import type { MaskingSummary, RecordedRows, Result } from "../../src/sinks/events.ts"
 import type { SessionState } from "../../src/streams/pg/session-state.ts"
 import { observeBackend } from "../../src/streams/pg/stages.ts"
 import { frameOf, send, sessionState } from "./pg-session-fixture.ts"
@@ -25,6 +25,7 @@ const policy = (recording: Recording, rules: Policy["rules"] = []): Policy => ({
   version: 1,
   defaults: { "*": { action: "allow" } },
   rules,
+  masks: [],
   maxStatementBytes: 1 << 20,
   recording,
   auditTextBytes: 65536,
@@ -40,13 +41,13 @@ const state = (p: Policy): SessionState => {
 
 const column = (name: string, typeOid = 25, format = 0): FieldDescription => ({ name, tableOid: 0, columnAttr: 0, typeOid, typeSize: -1, typeModifier: -1, format })
 
-const reply = (s: SessionState, messages: ReadonlyArray<BackendMessage>): ReadonlyArray<Result | RecordedRows> => {
+const reply = (s: SessionState, messages: ReadonlyArray<BackendMessage>): ReadonlyArray<Result | RecordedRows | MaskingSummary> => {
   for (const m of messages) observeBackend(frameOf(encodeBackend(m)), s)
   return s.responses.takeResults()
 }
 
 const text = (v: string) => Buffer.from(v, "utf8")
-const recorded = (events: ReadonlyArray<Result | RecordedRows>) => events.filter((e): e is RecordedRows => e._tag === "RecordedRows")
+const recorded = (events: ReadonlyArray<Result | RecordedRows | MaskingSummary>) => events.filter((e): e is RecordedRows => e._tag === "RecordedRows")
 
 describe("session recording", () => {
   it("captures a simple query's rows, named by its RowDescription, before the statement's Result", () => {

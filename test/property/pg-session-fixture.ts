@@ -1,4 +1,5 @@
 /** A PG session's state and frames, without a socket, for the stage and recording suites. */
+import { Effect } from "effect"
 import { type Frame, Framer } from "../../src/codecs/pg/framing.ts"
 import { encodeFrontend, type FrontendMessage } from "../../src/codecs/pg/frontend.ts"
 import type { Classification } from "../../src/rules/classify/index.ts"
@@ -27,6 +28,8 @@ export const sessionState = (
   },
   enforcement: { searchPath: ["public"], searchPathVersion: 0, userFunctions: new Set(), parsed: new Map(), sqlPrepared: new Map(), parserUnsafe: undefined },
   audit: auditOff.session("s"),
+  // the stages take the catalog's answers from their caller (see relay.ts); a session here never asks
+  catalog: { relations: () => Effect.die("the fixture has no catalog"), invalidate: () => undefined },
   responses: new ResponseTracker(),
   statements: { next: 0, named: new Map(), portals: new Map() },
   discardingUntilSync: false,

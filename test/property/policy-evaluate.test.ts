@@ -8,7 +8,7 @@ import type { Policy, Rule } from "../../src/rules/policy/schema.ts"
 const ci: Principal = { subject: "ci-job", kind: "machine", groups: ["ci", "repo:acme/app"], issuer: "static" }
 const target = { name: "app", database: "appdb" }
 const stmt = (over: Partial<StatementFacts> = {}): StatementFacts => ({ text: "SELECT 1", class: "read", relations: [], functions: [], ...over })
-const policy = (rules: ReadonlyArray<Rule>, defaults: Policy["defaults"] = {}): Policy => ({ version: 1, defaults, rules, maxStatementBytes: 1 << 20, auditLiterals: "keep", auditTextBytes: 65536, recording: { rows: 0, bytes: 65536 } })
+const policy = (rules: ReadonlyArray<Rule>, defaults: Policy["defaults"] = {}): Policy => ({ version: 1, defaults, rules, masks: [], maxStatementBytes: 1 << 20, auditLiterals: "keep", auditTextBytes: 65536, recording: { rows: 0, bytes: 65536 } })
 const rel = (schemas: ReadonlyArray<string> | "any", name: string) => ({ schemas, name })
 
 describe("policy evaluation", () => {

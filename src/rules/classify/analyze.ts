@@ -172,6 +172,7 @@ export const analyze = (sql: string, shape: Shape): Fresh => {
       columnsWritten: Object.freeze(w.columnsWritten),
       columnsProjected: Object.freeze(w.columnsProjected),
       columnsReturned: Object.freeze(w.columnsReturned),
+      columnsNotReturned: Object.freeze(w.columnsNotReturned),
       functions: Object.freeze(w.functions),
       locks: w.effects.locks,
       ...(cls.prepared === undefined ? {} : { prepared: cls.prepared }),

@@ -83,6 +83,12 @@ export interface StatementInfo {
    * which may store it: projected, not returned.
    */
   readonly columnsReturned: ReadonlyArray<ColumnRef>
+  /**
+   * The subset of columnsProjected that appears anywhere but the statement's own RETURNING
+   * list: in a statement that writes, where values may be stored. A column in both lists
+   * is in both.
+   */
+  readonly columnsNotReturned: ReadonlyArray<ColumnRef>
   readonly functions: ReadonlyArray<FunctionRef>
   /** Takes row or table locks: SELECT ... FOR UPDATE/NO KEY UPDATE/SHARE/KEY SHARE, LOCK, advisory locks. */
   readonly locks: boolean

@@ -124,6 +124,7 @@ export class Walker {
   readonly columnsWritten: ColumnRef[] = []
   readonly columnsProjected: ColumnRef[] = []
   readonly columnsReturned: ColumnRef[] = []
+  readonly columnsNotReturned: ColumnRef[] = []
   readonly functions: FunctionRef[] = []
   readonly reasons: string[] = []
   readonly effects: Effects = {
@@ -197,6 +198,7 @@ export class Walker {
   columnProjected(c: ColumnRef): void {
     this.column(this.columnsProjected, "colp", c)
     if (this.returningToClient) this.column(this.columnsReturned, "colret", c)
+    else this.column(this.columnsNotReturned, "colnret", c)
   }
 
   private functionCalled(f: FunctionRef): void {

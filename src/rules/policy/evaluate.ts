@@ -91,7 +91,7 @@ const claimHolds = (claims: Readonly<Record<string, unknown>> | undefined, p: Cl
   })
 }
 
-const principalMatches = (m: PrincipalMatch, who: Principal): boolean =>
+export const principalMatches = (m: PrincipalMatch, who: Principal): boolean =>
   (m.issuers === undefined || anyGlob(m.issuers, who.issuer)) &&
   (m.subjects === undefined || anyGlob(m.subjects, who.subject)) &&
   (m.groups === undefined || who.groups.some((g) => anyGlob(m.groups!, g))) &&
@@ -112,7 +112,7 @@ const anySchemaCovered = (globs: ReadonlyArray<string>, name: string): boolean =
 const anySchemaTouched = (globs: ReadonlyArray<string>, name: string): boolean => globs.some((g) => globMatch(tablePart(g), name))
 
 /** Allow: every relation, in every schema it may resolve to, is covered. Others: any one is. */
-const relationsMatch = (globs: ReadonlyArray<string>, relations: ReadonlyArray<RelationFacts>, all: boolean): boolean => {
+export const relationsMatch = (globs: ReadonlyArray<string>, relations: ReadonlyArray<RelationFacts>, all: boolean): boolean => {
   const covered = (schema: string, name: string) => globs.some((g) => relationMatches(g, schema, name))
   return all
     ? relations.every((r) =>

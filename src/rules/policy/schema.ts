@@ -21,7 +21,8 @@ export const StatementClass = Schema.Literals([
 ])
 export type StatementClass = typeof StatementClass.Type
 
-export const Action = Schema.Literals(["allow", "block", "mask", "hold"])
+/** What a rule does with a statement. Masking is not an action: `masks` apply to every allowed statement. */
+export const Action = Schema.Literals(["allow", "block", "hold"])
 export type Action = typeof Action.Type
 
 const compiles = (source: string): string | undefined => {
@@ -112,8 +113,10 @@ export const Recording = Schema.Struct({
 })
 export type Recording = typeof Recording.Type
 
+const Id = Schema.NonEmptyString.check(Schema.isPattern(/^[A-Za-z0-9_.:-]+$/, { message: "an id uses letters, digits, '_', '.', ':' and '-'" }))
+
 export const Rule = Schema.Struct({
-  id: Schema.NonEmptyString.check(Schema.isPattern(/^[A-Za-z0-9_.:-]+$/, { message: "a rule id uses letters, digits, '_', '.', ':' and '-'" })),
+  id: Id,
   description: Schema.optionalKey(Schema.String),
   match: StatementMatch.pipe(defaultTo({})),
   action: Action,
@@ -128,6 +131,38 @@ export const Rule = Schema.Struct({
 )
 export type Rule = typeof Rule.Type
 
+/** `schema.table.column` or `table.column` (any schema), with * and ? as wildcards. */
+const ColumnGlob = Schema.NonEmptyString.check(
+  Schema.isPattern(/^[^.\s]+(\.[^.\s]+){1,2}$/, { message: "expected table.column or schema.table.column, with * and ? as wildcards" })
+)
+
+/**
+ * How a masked value reaches the client (see src/rules/masking/methods.ts): a string
+ * mask for text-like columns, NULL for types a string cannot stand in for.
+ */
+export const MaskMethod = Schema.Literals(["redact", "null", "email", "partial"])
+export type MaskMethod = typeof MaskMethod.Type
+
+/**
+ * Sensitive columns: their values are rewritten in every result that carries them, for
+ * every principal the mask does not exempt, whichever rule allowed the statement.
+ */
+export const Mask = Schema.Struct({
+  id: Id,
+  description: Schema.optionalKey(Schema.String),
+  columns: nonEmpty(ColumnGlob),
+  method: MaskMethod.pipe(defaultTo("redact")),
+  /** For `partial`: characters kept at the end of the value (default 4). */
+  keep: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 16 }))),
+  /** Principals who read these columns in clear. */
+  exempt: Schema.optionalKey(PrincipalMatch)
+}).check(
+  Schema.makeFilter((m) =>
+    m.keep === undefined || m.method === "partial" ? undefined : { path: ["keep"], issue: `only the partial method keeps characters; this mask uses ${m.method}` }
+  )
+)
+export type Mask = typeof Mask.Type
+
 export const TargetDefault = Schema.Struct({
   action: Action,
   message: Schema.optionalKey(Schema.NonEmptyString)
@@ -139,6 +174,7 @@ export const Policy = Schema.Struct({
   /** Per target name; `*` for every target not named. Without either, the default is block. */
   defaults: Schema.Record(Schema.String, TargetDefault).pipe(defaultTo({})),
   rules: Schema.Array(Rule).pipe(defaultTo([])),
+  masks: Schema.Array(Mask).pipe(defaultTo([])),
   /** Statement text in audit events: as written, or with every literal replaced by a placeholder. */
   auditLiterals: Schema.Literals(["keep", "redact"]).pipe(defaultTo("keep")),
   /** Statement text in audit events is cut to this many bytes (marked as cut), so that an event stays deliverable. */
@@ -154,6 +190,11 @@ export const Policy = Schema.Struct({
     p.rules.forEach((r, i) => {
       if (seen.has(r.id)) issues.push({ path: ["rules", i, "id"], issue: `duplicate rule id "${r.id}"` })
       seen.add(r.id)
+    })
+    const masks = new Set<string>()
+    p.masks.forEach((m, i) => {
+      if (masks.has(m.id)) issues.push({ path: ["masks", i, "id"], issue: `duplicate mask id "${m.id}"` })
+      masks.add(m.id)
     })
     return issues
   })

@@ -9,6 +9,7 @@
 import type { Principal } from "../../rules/identity/principal.ts"
 import type { Classification, RelationRef, StatementInfo } from "../../rules/classify/index.ts"
 import { type Decision, evaluate, type RelationFacts, type StatementFacts, type TargetFacts } from "../../rules/policy/evaluate.ts"
+import { type MaskingNeed, maskingOf, masksFor } from "../../rules/masking/plan.ts"
 import type { Recording } from "../../rules/policy/schema.ts"
 import type { LoadedPolicy } from "../../rules/policy/store.ts"
 
@@ -68,11 +69,13 @@ export interface Allowed {
   readonly ruleId: string
   /** Session recording caps for its results; undefined records nothing. */
   readonly record: Recording | undefined
+  /** The masks its results are subject to; undefined when none is. */
+  readonly masking: MaskingNeed | undefined
 }
 
 export interface Blocked {
-  /** What the policy said; hold and mask block too, until their features land. */
-  readonly action: "block" | "hold" | "mask"
+  /** What the policy said; hold blocks too, until approvals land. */
+  readonly action: "block" | "hold"
   readonly ruleId: string
   /** What the client reads. */
   readonly message: string
@@ -95,9 +98,12 @@ const relationFacts = (r: RelationRef, state: EnforcementState): RelationFacts =
 const shadowedCall = (s: StatementInfo, state: EnforcementState): string | undefined =>
   s.functions.find((f) => f.schema === undefined && (state.userFunctions === undefined || state.userFunctions.has(f.name)))?.name
 
-const factsOf = (s: StatementInfo, state: EnforcementState): StatementFacts => {
-  // EXECUTE runs what was PREPAREd: judge the body (unknown if Sluice never saw it).
-  const body = s.prepared?.kind === "execute" ? state.sqlPrepared.get(s.prepared.name) : s
+/** What runs: for EXECUTE, what was PREPAREd (undefined if Sluice never saw it). */
+const bodyOf = (s: StatementInfo, state: EnforcementState): StatementInfo | undefined =>
+  s.prepared?.kind === "execute" ? state.sqlPrepared.get(s.prepared.name) : s
+
+const factsOf = (s: StatementInfo, body: StatementInfo | undefined, state: EnforcementState): StatementFacts => {
+  // EXECUTE is judged by its body, and is unknown without one.
   if (body === undefined) return { text: s.text, class: "unknown", relations: [], functions: [] }
   const shadowed = body.class === "read" || body.class === "copy-out" ? shadowedCall(body, state) : undefined
   return {
@@ -111,19 +117,31 @@ const factsOf = (s: StatementInfo, state: EnforcementState): StatementFacts => {
 
 const describe = (d: Decision, fallback: string): string => `${d.message ?? fallback} (rule ${d.ruleId})`
 
-/** The policy's action as what Sluice can do today: hold and mask block until their issues land. */
+/** The policy's action as what Sluice can do today: hold blocks until approvals land. */
 const toOutcome = (d: Decision, statement: StatementInfo, reasons: ReadonlyArray<string>): Allowed | Blocked => {
   switch (d.action) {
     case "allow":
-      return { statement, ruleId: d.ruleId, record: d.record }
+      return { statement, ruleId: d.ruleId, record: d.record, masking: undefined }
     case "block": {
       const why = reasons.length > 0 ? `statement blocked by policy: ${reasons.join("; ")}` : "statement blocked by policy"
       return { action: "block", ruleId: d.ruleId, message: describe(d, why), statement }
     }
     case "hold":
       return { action: "hold", ruleId: d.ruleId, message: `approval required (rule ${d.ruleId})`, statement }
-    case "mask":
-      return { action: "mask", ruleId: d.ruleId, message: `masking is not available yet, so this rule blocks (rule ${d.ruleId})`, statement }
+  }
+}
+
+/** An allowed statement under the masks in force for the principal: masked, or blocked where masking cannot follow. */
+const withMasking = (e: Enforcer, state: EnforcementState, a: Allowed, body: StatementInfo | undefined, policy: LoadedPolicy): Allowed | Blocked => {
+  if (body === undefined) return a
+  const m = maskingOf(masksFor(policy.policy, e.principal), body, (r) => relationFacts(r, state))
+  switch (m._tag) {
+    case "Unmasked":
+      return a
+    case "Masked":
+      return { ...a, masking: m.need }
+    case "Refused":
+      return { action: "block", ruleId: `mask:${m.maskId}`, message: m.message, statement: a.statement }
   }
 }
 
@@ -131,9 +149,11 @@ const isBlocked = (o: Allowed | Blocked): o is Blocked => "action" in o
 
 const decideOne = (e: Enforcer, state: EnforcementState, s: StatementInfo, policy: LoadedPolicy): Allowed | Blocked => {
   try {
-    const facts = factsOf(s, state)
+    const body = bodyOf(s, state)
+    const facts = factsOf(s, body, state)
     const reasons = facts.class === "unknown" ? [...s.reasons, "its effect is unknown"] : []
-    return toOutcome(evaluate(policy.policy, e.principal, e.target, facts), s, reasons)
+    const o = toOutcome(evaluate(policy.policy, e.principal, e.target, facts), s, reasons)
+    return isBlocked(o) ? o : withMasking(e, state, o, body, policy)
   } catch (err) {
     return { action: "block", ruleId: "evaluation-error", message: `policy evaluation failed, so the statement is blocked: ${String(err)}`, statement: s }
   }
@@ -189,6 +209,7 @@ const unknownStatement = (text: string, reason: string): StatementInfo => ({
   columnsWritten: [],
   columnsProjected: [],
   columnsReturned: [],
+  columnsNotReturned: [],
   functions: [],
   locks: false
 })

@@ -4,6 +4,7 @@ import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import { Data, Effect, Redacted } from "effect"
 import type { Config } from "../../config/schema.ts"
 import { resolveTarget } from "../../targets/target.ts"
+import { makeCatalog } from "./catalog.ts"
 import { type GatewaySettings, handleConnection } from "./session.ts"
 import type { ServerTls } from "./startup.ts"
 
@@ -25,8 +26,10 @@ const loadTls = (config: Config): Effect.Effect<ServerTls | undefined, ListenerF
 export const settingsFrom = (config: Config) =>
   Effect.gen(function* () {
     const targets = yield* Effect.forEach(config.targets, resolveTarget)
+    const catalogs = yield* Effect.forEach(targets, (t) => Effect.map(makeCatalog(t, config.limits), (c) => [t.config.name, c] as const))
     const settings: GatewaySettings = {
       targets: new Map(targets.map((t) => [t.config.name, t])),
+      catalogs: new Map(catalogs),
       tls: yield* loadTls(config),
       plaintextAllowed: config.listen.loopbackOnly,
       ...config.limits

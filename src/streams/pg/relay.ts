@@ -14,7 +14,9 @@ import { statementEvents } from "./audit-events.ts"
 import { ClientGone, ClientProtocolViolation, TargetGone, TargetProtocolViolation } from "./errors.ts"
 import { batchUntilClosed, type FramedReader } from "./framed-reader.ts"
 import type { SessionState } from "./session-state.ts"
-import { classify, type Decided, decide, observeBackend, route } from "./stages.ts"
+import { type ResultMasking, resolveMasking, unresolvedMasking } from "./masking.ts"
+import type { Allowed } from "./enforce.ts"
+import { allowedIn, classify, type Decided, decide, observeBackend, route } from "./stages.ts"
 
 export interface Peer {
   readonly reader: FramedReader
@@ -30,6 +32,28 @@ const record = (state: SessionState, payloads: ReadonlyArray<Payload>) =>
     : state.audit.recordAll(payloads).pipe(
         Effect.catch((e) => Effect.logError("audit event lost", { session: state.id, reason: e.message }))
       )
+
+const NOTHING_MASKED: ReadonlyMap<Allowed, ResultMasking> = new Map()
+
+/**
+ * The catalog's answer for each masked statement of a decision, asked before the
+ * statement is sent. A catalog that cannot answer masks every column of the statement.
+ */
+const maskingsOf = (d: Decided, state: SessionState) => {
+  const masked = allowedIn(d).filter((a) => a.masking !== undefined)
+  if (masked.length === 0) return Effect.succeed(NOTHING_MASKED)
+  return Effect.forEach(masked, (a) => {
+    const need = a.masking!
+    return state.catalog.relations(need.relations).pipe(
+      Effect.map((relations) => [a, resolveMasking(need, relations)] as const),
+      Effect.catch((e) =>
+        Effect.logError("masking without the catalog: every column of the statement is masked", { session: state.id, reason: e.message }).pipe(
+          Effect.as([a, unresolvedMasking(need)] as const)
+        )
+      )
+    )
+  }).pipe(Effect.map((entries) => new Map(entries)))
+}
 
 /** Client → server: classify, decide, route; a block goes to the server as the error it must raise. */
 const clientToServer = (client: Peer, server: Peer, state: SessionState) => {
@@ -66,7 +90,9 @@ const clientToServer = (client: Peer, server: Peer, state: SessionState) => {
             const shown = policy.policy.auditLiterals === "redact" ? redactLiterals(text) : text
             yield* Effect.logInfo("statement blocked", { session: state.id, rule: d.blocked.ruleId, statement: shown.slice(0, 200) })
           }
-          const r = route(d, state)
+          const r = route(d, state, yield* maskingsOf(d, state))
+          // What a statement creates, renames or drops is learnt afresh by the next masked statement.
+          if (r.audited.some((a) => a.statement.class === "ddl")) state.catalog.invalidate()
           for (const b of r.bytes) bytes.push(b)
           for (const a of r.audited) events.push(...statementEvents(a, policy))
         }

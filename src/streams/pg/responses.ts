@@ -10,7 +10,8 @@ import { Result as R } from "effect"
 import { BackendType, decodeBackend, encodeBackend, field } from "../../codecs/pg/backend.ts"
 import type { Frame } from "../../codecs/pg/framing.ts"
 import type { Recording } from "../../rules/policy/schema.ts"
-import type { RecordedColumn, RecordedRows, Result } from "../../sinks/events.ts"
+import type { MaskingSummary, RecordedColumn, RecordedRows, Result } from "../../sinks/events.ts"
+import { emptyTally, type MaskingTally, ResultMasker, type ResultMasking, summaryOf, withheldFields } from "./masking.ts"
 import { Capture, columnsOf, withFormats } from "./recording.ts"
 
 export type Sent = "Parse" | "Bind" | "Describe" | "Execute" | "Close" | "Sync" | "Query" | "FunctionCall"
@@ -23,10 +24,11 @@ export type Origin = "client" | "drop" | { readonly raise: string }
 
 export type Outcome = "forward" | "drop" | Uint8Array
 
-/** A statement as its results are audited: its id, and how much of them to record. */
+/** A statement as its results are audited: its id, how much of them to record, and how they are masked. */
 export interface StatementRef {
   readonly id: number
   readonly record: Recording | undefined
+  readonly masking: ResultMasking | undefined
 }
 
 /**
@@ -53,6 +55,9 @@ interface Entry {
   /** A Query's current result set, as its RowDescription said (recording only). */
   columns: ReadonlyArray<RecordedColumn> | undefined
   capture: Capture | undefined
+  /** The current result set's masking (masked statements only). */
+  masker: ResultMasker | undefined
+  tally: MaskingTally | undefined
 }
 
 /** Where (W), file (F), line (L) and routine (R) of the PL/pgSQL RAISE that carries out a block. */
@@ -73,7 +78,7 @@ const cstringAt = (bytes: Uint8Array, at: number): string => Buffer.from(bytes.s
 export class ResponseTracker {
   private entries: Array<Entry> = []
   private head = 0
-  private results: Array<Result | RecordedRows> = []
+  private results: Array<Result | RecordedRows | MaskingSummary> = []
   /**
    * Columns of described statements and portals, by address. Kept only while the policy
    * records anything: a description missed while it did not could mislabel values later.
@@ -96,7 +101,7 @@ export class ResponseTracker {
       if (sent !== "Sync") return
       this.skippingUntilSync = false
     }
-    this.entries.push({ sent, origin, epoch: this.epoch, statements, address, next: 0, startedAt: micros(), rows: 0, bytes: 0, columns: undefined, capture: undefined })
+    this.entries.push({ sent, origin, epoch: this.epoch, statements, address, next: 0, startedAt: micros(), rows: 0, bytes: 0, columns: undefined, capture: undefined, masker: undefined, tally: undefined })
   }
 
   /** Whether the policy in force records results; turning it off forgets every description. */
@@ -117,8 +122,8 @@ export class ResponseTracker {
     return this.entries.length - this.head
   }
 
-  /** The results completed since the last call, each after the rows recorded from it. */
-  takeResults(): ReadonlyArray<Result | RecordedRows> {
+  /** The results completed since the last call, each after its masking summary and the rows recorded from it. */
+  takeResults(): ReadonlyArray<Result | RecordedRows | MaskingSummary> {
     if (this.results.length === 0) return this.results
     const out = this.results
     this.results = []
@@ -148,6 +153,13 @@ export class ResponseTracker {
     const statementId = statement.id
     if (e.sent === "Query") e.next++
     const now = micros()
+    if (statement.masking !== undefined) {
+      const tally = e.tally ?? emptyTally()
+      e.masker?.addTo(tally)
+      this.results.push(summaryOf(statementId, tally))
+      e.masker = undefined
+      e.tally = undefined
+    }
     if (e.capture !== undefined) {
       this.results.push(e.capture.finish(statementId))
       // A suspended portal (Execute with a row limit) goes on in the next Execute, within the same caps.
@@ -172,13 +184,14 @@ export class ResponseTracker {
   received(frame: Frame): Outcome {
     const head = this.peek()
     switch (frame.type) {
-      case BackendType.DataRow:
-        if (head !== undefined) {
-          head.rows++
-          head.bytes += frame.bytes.length
-          if (this.recordingOn) this.capture(head, frame)
-        }
-        return "forward"
+      case BackendType.DataRow: {
+        if (head === undefined) return "forward"
+        const bytes = this.masked(head, frame.bytes)
+        head.rows++
+        head.bytes += bytes.length
+        if (this.recordingOn) this.capture(head, bytes === frame.bytes ? frame : { type: frame.type, bytes })
+        return bytes === frame.bytes ? "forward" : bytes
+      }
       case BackendType.CopyData:
         if (head !== undefined) {
           head.rows++
@@ -199,10 +212,12 @@ export class ResponseTracker {
       case BackendType.EmptyQueryResponse:
         if (this.recordingOn && head !== undefined && head.epoch === this.epoch) this.describedChanged(head)
         return head !== undefined && EXTENDED.has(head.sent) ? this.shiftForward() : "forward"
-      case BackendType.RowDescription:
-        if (this.recordingOn && head !== undefined && head.epoch === this.epoch) this.describe(head, frame)
-        if (head?.sent === "Describe") this.shift()
-        return "forward"
+      case BackendType.RowDescription: {
+        if (head === undefined) return "forward"
+        if (this.recordingOn && head.epoch === this.epoch) this.describe(head, frame)
+        this.planMasking(head, frame)
+        return head.sent === "Describe" ? this.shiftForward() : "forward"
+      }
       case BackendType.ReadyForQuery:
         // Outside a transaction every portal is gone: their names will be bound afresh.
         if (this.recordingOn && frame.bytes[5] === 0x49 /* I */) this.portalsGone()
@@ -210,6 +225,8 @@ export class ResponseTracker {
         return "forward"
       case BackendType.ErrorResponse:
         return this.error(frame, head)
+      case BackendType.NoticeResponse:
+        return head !== undefined && this.maskingOf(head) !== undefined ? this.withhold(head, frame) : "forward"
       default:
         return "forward"
     }
@@ -226,6 +243,48 @@ export class ResponseTracker {
       head.capture = new Capture(caps, columns ?? [])
     }
     head.capture.add(frame)
+  }
+
+  /** The masking of the statement `head` is producing results for, if it is masked. */
+  private maskingOf(head: Entry): ResultMasking | undefined {
+    return head.statements[head.next]?.masking
+  }
+
+  /** A masked statement's row, rewritten; every other row as it came. */
+  private masked(head: Entry, row: Uint8Array): Uint8Array {
+    const masking = this.maskingOf(head)
+    if (masking === undefined) return row
+    head.masker ??= ResultMasker.blind(masking, row)
+    return head.masker.row(row)
+  }
+
+  /**
+   * A masked statement's result set starts: in a Query its RowDescription precedes the
+   * rows; for an Execute, Sluice asked for the portal's description just before it, so
+   * the entry after that Describe is the Execute the rows will answer.
+   */
+  private planMasking(head: Entry, frame: Frame): void {
+    const masking = this.maskingOf(head)
+    const forExecute = head.sent === "Describe" && head.origin === "drop"
+    if (masking === undefined || (head.sent !== "Query" && !forExecute)) return
+    const m = decodeBackend(frame)
+    const fields = R.isSuccess(m) && m.success._tag === "RowDescription" ? m.success.fields : undefined
+    // A description that does not decode leaves the masker unset: the rows are then masked blind.
+    const masker = fields === undefined ? undefined : new ResultMasker(masking, fields)
+    if (!forExecute) head.masker = masker
+    else {
+      const execute = this.entries[this.head + 1]
+      if (execute?.sent === "Execute") execute.masker = masker
+    }
+  }
+
+  /** An error or notice of a masked statement, without the texts that could quote a masked value. */
+  private withhold(head: Entry, frame: Frame): Uint8Array {
+    const m = decodeBackend(frame)
+    const fields = R.isSuccess(m) && (m.success._tag === "ErrorResponse" || m.success._tag === "NoticeResponse") ? m.success.fields : []
+    head.tally ??= emptyTally()
+    head.tally.messagesWithheld++
+    return encodeBackend({ _tag: frame.type === BackendType.ErrorResponse ? "ErrorResponse" : "NoticeResponse", fields: withheldFields(fields) })
   }
 
   private portalsGone(): void {
@@ -262,12 +321,14 @@ export class ResponseTracker {
     if (head === undefined) return "forward"
     const m = decodeBackend(frame)
     const fields = R.isSuccess(m) && m.success._tag === "ErrorResponse" ? m.success.fields : []
+    const withheld = this.maskingOf(head) === undefined ? undefined : this.withhold(head, frame)
     this.complete(head, field(fields, "C") ?? "XX000", null)
     if (EXTENDED.has(head.sent)) {
       while (this.peek() !== undefined && this.peek()!.sent !== "Sync") this.shift()
       // The rest of the client's pipeline may not have been sent yet: it will be skipped too.
       if (this.peek() === undefined) this.skippingUntilSync = true
     }
+    if (withheld !== undefined) return withheld
     if (typeof head.origin !== "object") return "forward"
     // The error a block raised through the server, without the PL/pgSQL details it
     // carries. Any other error (a statement before the block failed first) passes as it is.

@@ -2,6 +2,7 @@
 import type { TransactionStatus } from "../../codecs/pg/backend.ts"
 import type { SessionAudit } from "../../sinks/audit-log.ts"
 import type { ResolvedTarget } from "../../targets/target.ts"
+import type { Catalog } from "./catalog.ts"
 import type { EnforcementState, Enforcer } from "./enforce.ts"
 import type { ResponseTracker, StatementRef } from "./responses.ts"
 
@@ -17,6 +18,8 @@ export interface SessionState {
   readonly enforcer: Enforcer
   readonly enforcement: EnforcementState
   readonly audit: SessionAudit
+  /** The target's catalog, which masking asks for the tables a masked statement reads. */
+  readonly catalog: Catalog
   /** Which response answers which message: for the frames Sluice injects, and for results. */
   readonly responses: ResponseTracker
   /** Statement ids for the audit: the next one, and which prepared statement and portal run which. */

@@ -15,6 +15,7 @@ import { StatementClassifier } from "../../rules/statement-classifier.ts"
 import type { ResolvedTarget } from "../../targets/target.ts"
 import { loginToTarget } from "./backend-login.ts"
 import { CancelRegistry } from "./cancel-registry.ts"
+import type { Catalog } from "./catalog.ts"
 import { authenticateClient } from "./client-auth.ts"
 import { AuditUnavailable, ClientGone, LoginTimeout, type SessionError, toProblem, UnknownTarget } from "./errors.ts"
 import { FramedReader } from "./framed-reader.ts"
@@ -26,6 +27,8 @@ import { negotiateStartup, type ServerTls } from "./startup.ts"
 
 export interface GatewaySettings {
   readonly targets: ReadonlyMap<string, ResolvedTarget>
+  /** One per target, by name. */
+  readonly catalogs: ReadonlyMap<string, Catalog>
   readonly tls: ServerTls | undefined
   readonly plaintextAllowed: boolean
   readonly maxFrameBytes: number
@@ -112,6 +115,7 @@ const runSession = (settings: GatewaySettings, client: FramedReader, clientWrite
       target,
       enforcer,
       audit,
+      catalog: settings.catalogs.get(target.config.name)!,
       enforcement: {
         searchPath: server.searchPath ?? "any",
         searchPathVersion: 0,

@@ -6,11 +6,12 @@
 import { Result } from "effect"
 import { BackendType, decodeBackend, encodeBackend, field } from "../../codecs/pg/backend.ts"
 import type { Frame } from "../../codecs/pg/framing.ts"
-import { decodeFrontend, FrontendType } from "../../codecs/pg/frontend.ts"
+import { decodeFrontend, encodeFrontend, FrontendType } from "../../codecs/pg/frontend.ts"
 import type { Recording } from "../../rules/policy/schema.ts"
 import type { StatementInfo } from "../../rules/classify/index.ts"
 import { blockedExtended, blockedQuery } from "./block.ts"
 import { type Allowed, type Blocked, type Classified as ClassifiedSql, classifySql, decideBind, decideFunctionCall, decideSql, isBlocked, parserSafety } from "./enforce.ts"
+import { type ResultMasking, unresolvedMasking } from "./masking.ts"
 import type { Address, Sent, StatementRef } from "./responses.ts"
 import type { SessionState } from "./session-state.ts"
 
@@ -23,7 +24,13 @@ export type Classified =
   | { readonly _tag: "Malformed"; readonly detail: string }
 
 export type Decided =
-  | { readonly _tag: "Forward"; readonly frame: Frame; readonly allowed: ReadonlyArray<Allowed> }
+  | {
+      readonly _tag: "Forward"
+      readonly frame: Frame
+      readonly allowed: ReadonlyArray<Allowed>
+      /** A Bind whose prepared statement was judged again (the policy or search path changed) and allowed. */
+      readonly rejudged?: { readonly statementName: string; readonly allowed: Allowed }
+    }
   | {
       readonly _tag: "Block"
       readonly kind: "Query" | "Parse" | "Bind" | "FunctionCall"
@@ -46,6 +53,8 @@ export interface Audited {
   readonly reason: string | null
   /** How much of its result to record. */
   readonly record: Recording | undefined
+  /** How its results are masked; undefined when they are not. */
+  readonly masking: ResultMasking | undefined
 }
 
 /** What one decision turns into: bytes for the server (the server answers the client), and what to audit. */
@@ -119,9 +128,8 @@ const decideFrame = (c: Classified, state: SessionState): Decided => {
         const judged = decideBind(state.enforcer, state.enforcement, statement)
         if (judged !== undefined) {
           if (isBlocked(judged)) return { _tag: "Block", kind: "Bind", allowed: [], blocked: judged, statementName: statement }
-          // allowed again, perhaps under a new policy: its results are recorded as that policy says
-          const ref = state.statements.named.get(statement)
-          if (ref !== undefined) state.statements.named.set(statement, { id: ref.id, record: judged.record })
+          // allowed again, perhaps under a new policy: its results are recorded and masked as that policy says
+          return { _tag: "Forward", frame: c.frame, allowed: [], rejudged: { statementName: statement, allowed: judged } }
         }
       }
       return { _tag: "Forward", frame: c.frame, allowed: [] }
@@ -201,15 +209,27 @@ const forgetDeallocated = (audited: ReadonlyArray<Audited>, ids: SessionState["s
   }
 }
 
+/** Every allowed statement a decision carries, including a Bind's re-judged one: masked ones need the catalog before routing. */
+export const allowedIn = (d: Decided): ReadonlyArray<Allowed> =>
+  d._tag === "Forward" ? (d.rejudged === undefined ? d.allowed : [...d.allowed, d.rejudged.allowed]) : d._tag === "Block" ? d.allowed : []
+
+/** Asks the server to describe a portal just before it runs, so that its rows can be masked by what they are. */
+const describePortal = (portal: string): Uint8Array => encodeFrontend({ _tag: "Describe", kind: "P", name: portal })
+
 /**
  * Turns a decision into bytes for the server, recording what each answers and which
  * statement each result will belong to. A block is carried out through the server
  * (see block.ts), so the client sees exactly what the server would have done.
+ * `maskings` holds the catalog's answer for masked statements; one missing masks everything.
  */
-export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: SessionState): Routed => {
+export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: SessionState, maskings: ReadonlyMap<Allowed, ResultMasking> = new Map()): Routed => {
   const ids = state.statements
-  const audit = (a: Allowed, via: Audited["via"]): Audited => ({ id: ids.next++, statement: a.statement, via, verdict: "allow", ruleId: a.ruleId, reason: null, record: a.record })
-  const ref = (a: Audited): StatementRef => ({ id: a.id, record: a.record })
+  const maskingOf = (a: Allowed): ResultMasking | undefined => (a.masking === undefined ? undefined : (maskings.get(a) ?? unresolvedMasking(a.masking)))
+  const audit = (a: Allowed, via: Audited["via"]): Audited => {
+    const masking = maskingOf(a)
+    return { id: ids.next++, statement: a.statement, via, verdict: masking === undefined ? "allow" : "mask", ruleId: a.ruleId, reason: null, record: a.record, masking }
+  }
+  const ref = (a: Audited): StatementRef => ({ id: a.id, record: a.record, masking: a.masking })
   switch (d._tag) {
     case "Discard":
       return { bytes: [], audited: [] }
@@ -219,12 +239,18 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
       const via = f.type === FrontendType.Query ? "simple" : f.type === FrontendType.Parse ? "extended" : "function-call"
       const audited = d.allowed.map((a) => audit(a, via))
       const statements = audited.map(ref)
+      const bytes = [f.bytes]
       switch (f.type) {
         case FrontendType.Parse:
           if (statements[0] !== undefined) ids.named.set(nameAt(f.bytes, 5), statements[0])
           break
         case FrontendType.Bind: {
           const { portal, statement } = bindNames(f.bytes)
+          const before = ids.named.get(statement)
+          if (d.rejudged !== undefined && before !== undefined) {
+            const a = d.rejudged.allowed
+            ids.named.set(statement, { id: before.id, record: a.record, masking: maskingOf(a) })
+          }
           const named = ids.named.get(statement)
           if (named === undefined) ids.portals.delete(portal)
           else {
@@ -235,8 +261,13 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
           break
         }
         case FrontendType.Execute: {
-          const bound = ids.portals.get(nameAt(f.bytes, 5))
+          const portal = nameAt(f.bytes, 5)
+          const bound = ids.portals.get(portal)
           if (bound !== undefined) statements.push(bound)
+          if (bound?.masking !== undefined) {
+            bytes.unshift(describePortal(portal))
+            state.responses.sent("Describe", "drop", [bound], { target: `P${portal}` })
+          }
           break
         }
         case FrontendType.Close:
@@ -251,12 +282,12 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
       }
       forgetDeallocated(audited, ids)
       if (sent !== undefined) state.responses.sent(sent, "client", statements, addressOf(f, state))
-      return { bytes: [f.bytes], audited }
+      return { bytes, audited }
     }
     case "Block": {
       const audited = d.allowed.map((a) => audit(a, VIA[d.kind]))
       const b = d.blocked
-      const blocked: Audited = { id: ids.next++, statement: b.statement, via: VIA[d.kind], verdict: b.action, ruleId: b.ruleId, reason: b.message, record: undefined }
+      const blocked: Audited = { id: ids.next++, statement: b.statement, via: VIA[d.kind], verdict: b.action, ruleId: b.ruleId, reason: b.message, record: undefined, masking: undefined }
       const raise = { raise: b.message }
       if (d.kind === "Parse" || d.kind === "Bind") {
         const replacesUnnamed = d.kind === "Parse" && d.statementName === ""

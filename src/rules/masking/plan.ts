@@ -1,0 +1,129 @@
+/**
+ * Which masks a statement is subject to, from the policy alone (pure): the masks in force
+ * for the principal whose tables the statement reads, whether it projects a masked
+ * column into a computed value, and whether it would carry masked values somewhere
+ * masking cannot follow (stored data, COPY, a cursor), which blocks it.
+ *
+ * The exact result columns are told later, from the server's RowDescription: a plain
+ * column names its table (OID) and attribute number, which the catalog maps to names
+ * (see src/streams/pg/masking.ts).
+ */
+import type { ColumnRef, StatementInfo } from "../classify/index.ts"
+import type { Principal } from "../identity/principal.ts"
+import { principalMatches, type RelationFacts, relationsMatch } from "../policy/evaluate.ts"
+import { globMatch } from "../policy/glob.ts"
+import type { Mask, Policy } from "../policy/schema.ts"
+import type { MaskSpec } from "./methods.ts"
+
+/** A column glob split: `table` is a relation glob as rules use them (`schema.table` or `table`). */
+export interface ColumnPattern {
+  readonly table: string
+  readonly column: string
+}
+
+/** A mask in force for a principal. */
+export interface ActiveMask {
+  readonly id: string
+  readonly spec: MaskSpec
+  readonly columns: ReadonlyArray<ColumnPattern>
+  /** The relation globs of `columns`, for matching a statement's relations. */
+  readonly tables: ReadonlyArray<string>
+}
+
+/** What masking needs to know about one allowed statement. */
+export interface MaskingNeed {
+  /** The masks whose tables the statement reads. */
+  readonly masks: ReadonlyArray<ActiveMask>
+  /** Every relation the statement reads or writes: the catalog tells their OIDs, so that a column from any other table is noticed. */
+  readonly relations: ReadonlyArray<RelationFacts>
+  /** It projects a masked column into an expression: its computed result columns are masked too. */
+  readonly computed: boolean
+}
+
+export type MaskingVerdict =
+  | { readonly _tag: "Unmasked" }
+  | { readonly _tag: "Masked"; readonly need: MaskingNeed }
+  /** Masked values would go where masking cannot follow them. */
+  | { readonly _tag: "Refused"; readonly maskId: string; readonly message: string }
+
+const UNMASKED: MaskingVerdict = { _tag: "Unmasked" }
+
+const patternOf = (glob: string): ColumnPattern => {
+  const dot = glob.lastIndexOf(".")
+  return { table: glob.slice(0, dot), column: glob.slice(dot + 1) }
+}
+
+const activate = (m: Mask): ActiveMask => {
+  const columns = m.columns.map(patternOf)
+  const spec: MaskSpec = m.method === "partial" ? { method: "partial", ...(m.keep === undefined ? {} : { keep: m.keep }) } : { method: m.method }
+  return { id: m.id, spec, columns, tables: [...new Set(columns.map((c) => c.table))] }
+}
+
+const cache = new WeakMap<Policy, WeakMap<Principal, ReadonlyArray<ActiveMask>>>()
+
+/** The masks in force for a principal under a policy (remembered per policy and principal). */
+export const masksFor = (policy: Policy, who: Principal): ReadonlyArray<ActiveMask> => {
+  if (policy.masks.length === 0) return []
+  let byPrincipal = cache.get(policy)
+  if (byPrincipal === undefined) cache.set(policy, (byPrincipal = new WeakMap()))
+  let masks = byPrincipal.get(who)
+  if (masks === undefined) {
+    masks = policy.masks.filter((m) => m.exempt === undefined || !principalMatches(m.exempt, who)).map(activate)
+    byPrincipal.set(who, masks)
+  }
+  return masks
+}
+
+/**
+ * Whether a column reference may name a column of the mask: by name (or `*`, a whole
+ * row), on a relation that the mask's table glob touches; a reference whose relation the
+ * classifier could not tell may be any table's.
+ */
+const refMasked = (mask: ActiveMask, c: ColumnRef, relationOf: (c: ColumnRef) => RelationFacts | undefined): boolean =>
+  mask.columns.some((p) => {
+    if (c.column !== "*" && !globMatch(p.column, c.column)) return false
+    const r = relationOf(c)
+    return r === undefined || relationsMatch([p.table], [r], false)
+  })
+
+const firstMasked = (masks: ReadonlyArray<ActiveMask>, refs: ReadonlyArray<ColumnRef>, relationOf: (c: ColumnRef) => RelationFacts | undefined) =>
+  masks.find((m) => refs.some((c) => refMasked(m, c, relationOf)))
+
+/** The classifier's reasons that mark a cursor, and a COPY whose query writes (its class is then write, but it still sends CopyData). */
+const opensCursor = (s: StatementInfo): boolean => s.reasons.some((r) => r.startsWith("DECLARE "))
+const copiesOut = (s: StatementInfo): boolean => s.class === "copy-out" || s.reasons.some((r) => r.startsWith("COPY (query) TO STDOUT"))
+
+/**
+ * Masking for one allowed statement. `body` is what runs (for EXECUTE, the PREPAREd
+ * statement), `relationOf` resolves a relation as the policy sees it (search path).
+ */
+export const maskingOf = (
+  masks: ReadonlyArray<ActiveMask>,
+  body: StatementInfo,
+  relationOf: (r: NonNullable<ColumnRef["relation"]>) => RelationFacts
+): MaskingVerdict => {
+  if (masks.length === 0) return UNMASKED
+  const read = body.reads.map(relationOf)
+  const touching = masks.filter((m) => relationsMatch(m.tables, read, false))
+  const first = touching[0]
+  if (first === undefined) return UNMASKED
+  const columnRelation = (c: ColumnRef) => (c.relation === undefined ? undefined : relationOf(c.relation))
+  const refuse = (maskId: string, why: string): MaskingVerdict => ({
+    _tag: "Refused",
+    maskId,
+    message: `${why}, where masking cannot follow them (mask ${maskId})`
+  })
+  if (copiesOut(body)) return refuse(first.id, "COPY would send masked columns out; SELECT them instead")
+  if (opensCursor(body)) return refuse(first.id, "a cursor would return masked columns; SELECT them instead, or use the extended protocol's row limit")
+  const stored = body.class === "read" ? [] : body.columnsNotReturned
+  const storing = firstMasked(touching, stored, columnRelation)
+  if (storing !== undefined) return refuse(storing.id, "the statement would store values of masked columns unmasked")
+  return {
+    _tag: "Masked",
+    need: {
+      masks: touching,
+      relations: [...read, ...body.writes.map(relationOf)],
+      computed: firstMasked(touching, body.columnsProjected, columnRelation) !== undefined
+    }
+  }
+}
