@@ -1,6 +1,6 @@
 /**
  * Which masks a statement is subject to, from the policy alone (pure): the masks in force
- * for the principal whose tables the statement reads, whether it projects a masked
+ * for the principal whose tables the statement reads or writes, whether it projects a masked
  * column into a computed value, and whether it would carry masked values somewhere
  * masking cannot follow (stored data, COPY, a cursor), which blocks it.
  *
@@ -32,11 +32,11 @@ export interface ActiveMask {
 
 /** What masking needs to know about one allowed statement. */
 export interface MaskingNeed {
-  /** The masks whose tables the statement reads. */
+  /** The masks whose tables the statement reads or writes. */
   readonly masks: ReadonlyArray<ActiveMask>
   /** Every relation the statement reads or writes: the catalog tells their OIDs, so that a column from any other table is noticed. */
   readonly relations: ReadonlyArray<RelationFacts>
-  /** It projects a masked column into an expression: its computed result columns are masked too. */
+  /** It projects a masked column (into an expression, perhaps): its computed result columns are masked too. */
   readonly computed: boolean
 }
 
@@ -103,8 +103,9 @@ export const maskingOf = (
   relationOf: (r: NonNullable<ColumnRef["relation"]>) => RelationFacts
 ): MaskingVerdict => {
   if (masks.length === 0) return UNMASKED
-  const read = body.reads.map(relationOf)
-  const touching = masks.filter((m) => relationsMatch(m.tables, read, false))
+  // Written tables count too: an error about a row (a failed cast in WHERE, a duplicate key) may quote its values.
+  const relations = [...body.reads, ...body.writes].map(relationOf)
+  const touching = masks.filter((m) => relationsMatch(m.tables, relations, false))
   const first = touching[0]
   if (first === undefined) return UNMASKED
   const columnRelation = (c: ColumnRef) => (c.relation === undefined ? undefined : relationOf(c.relation))
@@ -122,7 +123,7 @@ export const maskingOf = (
     _tag: "Masked",
     need: {
       masks: touching,
-      relations: [...read, ...body.writes.map(relationOf)],
+      relations,
       computed: firstMasked(touching, body.columnsProjected, columnRelation) !== undefined
     }
   }

@@ -1,0 +1,279 @@
+/**
+ * Result masking without a socket: which statements are masked or refused, how each
+ * result column is told (RowDescription origin, computed, unresolved), what the client
+ * receives in the simple and the extended protocol, withheld error texts, and the
+ * MaskingSummary the audit gets.
+ */
+import * as fc from "fast-check"
+import { beforeAll, describe, expect, it } from "vitest"
+import { type BackendMessage, decodeBackend, encodeBackend, type FieldDescription } from "../../src/codecs/pg/backend.ts"
+import { encodeFrontend, type FrontendMessage } from "../../src/codecs/pg/frontend.ts"
+import { loadClassifier, makeClassifier } from "../../src/rules/classify/index.ts"
+import type { Mask, Policy } from "../../src/rules/policy/schema.ts"
+import type { MaskingSummary } from "../../src/sinks/events.ts"
+import type { CatalogRelation } from "../../src/streams/pg/catalog.ts"
+import { resolveMasking } from "../../src/streams/pg/masking.ts"
+import type { SessionState } from "../../src/streams/pg/session-state.ts"
+import { allowedIn, classify, decide, observeBackend, route, type Routed } from "../../src/streams/pg/stages.ts"
+import { frameOf, sessionState } from "./pg-session-fixture.ts"
+
+let classifier: ReturnType<typeof makeClassifier>
+beforeAll(async () => {
+  await loadClassifier()
+  classifier = makeClassifier({ cacheSize: 256 })
+})
+
+const CUSTOMERS = 16_500
+const ORDERS = 16_600
+
+/** What the catalog says: customers(id, name, email, phone), orders(id, total). */
+const CATALOG: ReadonlyArray<CatalogRelation> = [
+  { oid: CUSTOMERS, schema: "public", name: "customers", columns: new Map([[1, "id"], [2, "name"], [3, "email"], [4, "phone"]]) },
+  { oid: ORDERS, schema: "public", name: "orders", columns: new Map([[1, "id"], [2, "total"]]) }
+]
+
+const MASKS: ReadonlyArray<Mask> = [
+  { id: "contact", columns: ["public.customers.email"], method: "redact" },
+  { id: "phone", columns: ["customers.phone"], method: "partial", keep: 2 }
+]
+
+const policy = (masks: ReadonlyArray<Mask> = MASKS, recordRows = 0): Policy => ({
+  version: 1,
+  defaults: { "*": { action: "allow" } },
+  rules: [],
+  masks,
+  maxStatementBytes: 1 << 20,
+  recording: { rows: recordRows, bytes: 65536 },
+  auditTextBytes: 65536,
+  auditLiterals: "keep"
+})
+
+const state = (p: Policy = policy()): SessionState => {
+  const s = sessionState(p, (sql) => classifier.classify(sql))
+  s.responses.recording = p.recording.rows > 0
+  return s
+}
+
+/** One client message through the stages, with the catalog answering as CATALOG says (or not at all). */
+const send = (s: SessionState, m: FrontendMessage, catalog: ReadonlyArray<CatalogRelation> | "unavailable" = CATALOG): Routed => {
+  const d = decide(classify(frameOf(encodeFrontend(m)), s), s)
+  if (d._tag === "Malformed") throw new Error(d.detail)
+  const maskings =
+    catalog === "unavailable" ? new Map() : new Map(allowedIn(d).flatMap((a) => (a.masking === undefined ? [] : [[a, resolveMasking(a.masking, catalog)] as const])))
+  return route(d, s, maskings)
+}
+
+/** What the client receives for these server messages, decoded, and the events the tracker completed. */
+const reply = (s: SessionState, messages: ReadonlyArray<BackendMessage>) => {
+  const received: Array<BackendMessage> = []
+  for (const m of messages) {
+    const out = observeBackend(frameOf(encodeBackend(m)), s)
+    if (out === undefined) continue
+    const decoded = decodeBackend(frameOf(out))
+    if (decoded._tag === "Failure") throw new Error("the client would get a frame that does not decode")
+    received.push(decoded.success)
+  }
+  return { received, events: s.responses.takeResults() }
+}
+
+const field = (name: string, tableOid: number, columnAttr: number, typeOid = 25, format = 0): FieldDescription => ({
+  name,
+  tableOid,
+  columnAttr,
+  typeOid,
+  typeSize: -1,
+  typeModifier: -1,
+  format
+})
+const text = (v: string) => Buffer.from(v, "utf8")
+const rowsOf = (received: ReadonlyArray<BackendMessage>) =>
+  received.flatMap((m) => (m._tag === "DataRow" ? [m.values.map((v) => (v === null ? null : Buffer.from(v).toString("utf8")))] : []))
+const summaries = (events: ReadonlyArray<{ readonly _tag: string }>) => events.filter((e): e is MaskingSummary => e._tag === "MaskingSummary")
+
+describe("which statements are masked", () => {
+  const verdict = (sql: string, p: Policy = policy()) => {
+    const s = state(p)
+    const d = decide(classify(frameOf(encodeFrontend({ _tag: "Query", sql })), s), s)
+    if (d._tag === "Block") return `block ${d.blocked.ruleId}`
+    if (d._tag !== "Forward") return d._tag
+    const masked = allowedIn(d).filter((a) => a.masking !== undefined)
+    return masked.length === 0 ? "clear" : masked.map((a) => `mask ${a.masking!.masks.map((m) => m.id).join("+")}${a.masking!.computed ? " computed" : ""}`).join("; ")
+  }
+
+  it.each([
+    ["SELECT id, name FROM orders", "clear"],
+    ["SELECT id, email FROM customers", "mask contact+phone computed"],
+    ["SELECT upper(email) FROM customers", "mask contact+phone computed"],
+    ["SELECT count(*) FROM customers WHERE email LIKE '%x'", "mask contact+phone"],
+    ["SELECT row_to_json(c) FROM customers c", "mask contact+phone computed"],
+    ["SELECT length(name) FROM customers", "mask contact+phone"],
+    ["UPDATE customers SET name = 'x' WHERE email = 'y' RETURNING email", "mask contact+phone computed"],
+    ["UPDATE customers SET name = 'x' WHERE email = 'y'", "mask contact+phone"],
+    ["DELETE FROM customers WHERE email = 'y'", "mask contact+phone"],
+    ["COPY customers TO STDOUT", "block mask:contact"],
+    ["COPY (SELECT name FROM customers) TO STDOUT", "block mask:contact"],
+    ["DECLARE c CURSOR FOR SELECT name FROM customers", "block mask:contact"],
+    ["INSERT INTO orders (id, total) SELECT id, email FROM customers", "block mask:contact"],
+    ["CREATE TABLE leak AS SELECT phone FROM customers", "block mask:phone"],
+    ["SELECT email INTO leak FROM customers", "block mask:contact"],
+    ["CREATE VIEW v AS SELECT email FROM customers", "block mask:contact"],
+    ["UPDATE orders o SET total = c.email FROM customers c WHERE c.id = o.id RETURNING c.email", "block mask:contact"],
+    ["INSERT INTO orders (id, total) SELECT id, 0 FROM customers", "mask contact+phone"]
+  ])("%s → %s", (sql, expected) => {
+    expect(verdict(sql)).toBe(expected)
+  })
+
+  it("a principal a mask exempts reads in clear; a mask on another schema does not apply", () => {
+    expect(verdict("SELECT email FROM customers", policy([{ ...MASKS[0]!, exempt: { subjects: ["ci"] } }]))).toBe("clear")
+    expect(verdict("SELECT email FROM customers", policy([{ id: "other", columns: ["crm.customers.email"], method: "redact" }]))).toBe("clear")
+  })
+
+  it("EXECUTE of a SQL-level prepared statement is masked by its body", () => {
+    const s = state()
+    send(s, { _tag: "Query", sql: "PREPARE p AS SELECT email FROM customers" })
+    const r = send(s, { _tag: "Query", sql: "EXECUTE p" })
+    expect(r.audited.map((a) => a.verdict)).toEqual(["mask"])
+  })
+})
+
+describe("masking results", () => {
+  const CUSTOMER_FIELDS = [field("id", CUSTOMERS, 1, 23), field("email", CUSTOMERS, 3), field("phone", CUSTOMERS, 4), field("u", 0, 0)]
+
+  it("simple query: origin columns by their mask, computed ones redacted, other columns untouched; a summary before the Result", () => {
+    const s = state()
+    const r = send(s, { _tag: "Query", sql: "SELECT id, email, phone, upper(email) AS u FROM customers" })
+    expect(r.audited.map((a) => a.verdict)).toEqual(["mask"])
+    const { received, events } = reply(s, [
+      { _tag: "RowDescription", fields: CUSTOMER_FIELDS },
+      { _tag: "DataRow", values: [text("1"), text("ann@example.com"), text("+44 20 7946 0001"), text("ANN@EXAMPLE.COM")] },
+      { _tag: "DataRow", values: [text("2"), null, text("12"), null] },
+      { _tag: "CommandComplete", tag: "SELECT 2" },
+      { _tag: "ReadyForQuery", status: "I" }
+    ])
+    expect(rowsOf(received)).toEqual([
+      ["1", "****", "****01", "****"],
+      ["2", null, "****", null]
+    ])
+    expect(events.map((e) => e._tag)).toEqual(["MaskingSummary", "Result"])
+    expect(summaries(events)[0]).toEqual({
+      _tag: "MaskingSummary",
+      statementId: 0,
+      columns: [
+        { name: "email", source: "public.customers.email", maskId: "contact", method: "redact", values: 1 },
+        { name: "phone", source: "public.customers.phone", maskId: "phone", method: "partial", values: 2 },
+        { name: "u", source: null, maskId: "computed", method: "redact", values: 1 }
+      ],
+      rows: 2,
+      messagesWithheld: 0
+    })
+  })
+
+  it("a column from a table the catalog did not name for the statement is masked; so is every column without a catalog", () => {
+    const s = state()
+    send(s, { _tag: "Query", sql: "SELECT c.name, o.total FROM customers c JOIN orders o ON o.id = c.id" })
+    const fields = [field("name", CUSTOMERS, 2), field("total", 99_999, 2)]
+    const { received } = reply(s, [
+      { _tag: "RowDescription", fields },
+      { _tag: "DataRow", values: [text("ann"), text("12.50")] },
+      { _tag: "CommandComplete", tag: "SELECT 1" },
+      { _tag: "ReadyForQuery", status: "I" }
+    ])
+    expect(rowsOf(received)).toEqual([["ann", "****"]])
+
+    const blind = state()
+    send(blind, { _tag: "Query", sql: "SELECT c.name FROM customers c" }, "unavailable")
+    const out = reply(blind, [
+      { _tag: "RowDescription", fields: [field("name", CUSTOMERS, 2)] },
+      { _tag: "DataRow", values: [text("ann")] },
+      { _tag: "CommandComplete", tag: "SELECT 1" },
+      { _tag: "ReadyForQuery", status: "I" }
+    ])
+    expect(rowsOf(out.received)).toEqual([["****"]])
+    expect(summaries(out.events)[0]!.columns.map((c) => c.maskId)).toEqual(["unresolved"])
+  })
+
+  it("extended protocol: a Describe of the portal goes before each Execute, its answer is the gateway's alone, and rows are masked by it", () => {
+    const s = state()
+    send(s, { _tag: "Parse", name: "q", sql: "SELECT id, email FROM customers WHERE id = $1", paramTypes: [] })
+    send(s, { _tag: "Bind", portal: "", statement: "q", paramFormats: [], params: [text("1")], resultFormats: [] })
+    const execute = send(s, { _tag: "Execute", portal: "", maxRows: 0 })
+    expect(execute.bytes.map((b) => String.fromCharCode(b[0]!))).toEqual(["D", "E"])
+    send(s, { _tag: "Sync" })
+    const { received, events } = reply(s, [
+      { _tag: "ParseComplete" },
+      { _tag: "BindComplete" },
+      { _tag: "RowDescription", fields: [field("id", CUSTOMERS, 1, 23), field("email", CUSTOMERS, 3)] },
+      { _tag: "DataRow", values: [text("1"), text("ann@example.com")] },
+      { _tag: "CommandComplete", tag: "SELECT 1" },
+      { _tag: "ReadyForQuery", status: "I" }
+    ])
+    expect(received.map((m) => m._tag)).toEqual(["ParseComplete", "BindComplete", "DataRow", "CommandComplete", "ReadyForQuery"])
+    expect(rowsOf(received)).toEqual([["1", "****"]])
+    expect(summaries(events)[0]!.columns.map((c) => [c.name, c.values])).toEqual([["email", 1]])
+  })
+
+  it("a statement that is not masked is not described again", () => {
+    const s = state()
+    send(s, { _tag: "Parse", name: "", sql: "SELECT total FROM orders", paramTypes: [] })
+    send(s, { _tag: "Bind", portal: "", statement: "", paramFormats: [], params: [], resultFormats: [] })
+    expect(send(s, { _tag: "Execute", portal: "", maxRows: 0 }).bytes.map((b) => String.fromCharCode(b[0]!))).toEqual(["E"])
+  })
+
+  it("error and notice texts of a masked statement are withheld; SQLSTATE and names remain", () => {
+    const s = state()
+    send(s, { _tag: "Query", sql: "UPDATE customers SET name = 'x' WHERE id = 1 RETURNING email" })
+    const { received, events } = reply(s, [
+      { _tag: "NoticeResponse", fields: [["S", "NOTICE"], ["C", "00000"], ["M", "saw ann@example.com"]] },
+      {
+        _tag: "ErrorResponse",
+        fields: [["S", "ERROR"], ["C", "23505"], ["M", "duplicate key value violates unique constraint"], ["D", "Key (email)=(ann@example.com) already exists."], ["t", "customers"], ["n", "customers_email_key"]]
+      },
+      { _tag: "ReadyForQuery", status: "I" }
+    ])
+    const texts = JSON.stringify(received)
+    expect(texts).not.toContain("ann@example.com")
+    const error = received.find((m) => m._tag === "ErrorResponse")
+    expect(error).toEqual({
+      _tag: "ErrorResponse",
+      fields: [["S", "ERROR"], ["C", "23505"], ["t", "customers"], ["n", "customers_email_key"], ["M", "message withheld: the statement reads masked columns (SQLSTATE 23505)"]]
+    })
+    expect(summaries(events)[0]!.messagesWithheld).toBe(2)
+  })
+
+  it("session recording holds the masked values", () => {
+    const s = state(policy(MASKS, 10))
+    send(s, { _tag: "Query", sql: "SELECT email FROM customers" })
+    const { events } = reply(s, [
+      { _tag: "RowDescription", fields: [field("email", CUSTOMERS, 3)] },
+      { _tag: "DataRow", values: [text("ann@example.com")] },
+      { _tag: "CommandComplete", tag: "SELECT 1" },
+      { _tag: "ReadyForQuery", status: "I" }
+    ])
+    expect(events.map((e) => e._tag)).toEqual(["MaskingSummary", "RecordedRows", "Result"])
+    expect(JSON.stringify(events)).not.toContain("ann@example.com")
+    expect(events[1]).toMatchObject({ rows: [["****"]] })
+  })
+
+  it("property: whatever the rows, a masked column never reaches the client as it was, and other columns always do", () => {
+    const value = fc.option(fc.string({ minLength: 0, maxLength: 40 }), { nil: null })
+    fc.assert(
+      fc.property(fc.array(fc.tuple(value, value, value), { maxLength: 20 }), (rows) => {
+        const s = state()
+        send(s, { _tag: "Query", sql: "SELECT name, email, upper(email) AS u FROM customers" })
+        const { received, events } = reply(s, [
+          { _tag: "RowDescription", fields: [field("name", CUSTOMERS, 2), field("email", CUSTOMERS, 3), field("u", 0, 0)] },
+          ...rows.map((r): BackendMessage => ({ _tag: "DataRow", values: r.map((v) => (v === null ? null : text(v))) })),
+          { _tag: "CommandComplete", tag: `SELECT ${rows.length}` },
+          { _tag: "ReadyForQuery", status: "I" }
+        ])
+        const out = rowsOf(received)
+        expect(out.map((r) => r[0])).toEqual(rows.map((r) => r[0]))
+        out.forEach((r, i) => {
+          for (const c of [1, 2]) expect(r[c]).toBe(rows[i]![c] === null ? null : "****")
+        })
+        const masked = summaries(events)[0]!
+        expect(masked.columns.map((c) => c.values)).toEqual([1, 2].map((c) => rows.filter((r) => r[c] !== null).length))
+      })
+    )
+  })
+})
