@@ -50,7 +50,7 @@ const start = Command.make("start", { config: Flag.String("config").pipe(Flag.wi
 ).pipe(Command.withDescription("Run the gateway with the given config file"))
 
 const checkPolicyFile = (file: string) =>
-  loadPolicy(file).pipe(Effect.andThen((p) => Console.log(`${file}: OK (policy, ${p.rules.length} rules)`)))
+  loadPolicy(file).pipe(Effect.andThen((p) => Console.log(`${file}: OK (policy, ${p.rules.length} rules, ${p.masks.length} masks)`)))
 
 const checkConfig = Command.make("check-config", { file: Argument.String("file") }, ({ file }) =>
   reportAndExit(

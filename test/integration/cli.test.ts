@@ -31,7 +31,7 @@ describe("sluice check-config", () => {
     const r = await sluice("check-config", new URL("../../sluice.example.yaml", import.meta.url).pathname)
     expect(r.code).toBe(0)
     expect(r.stdout).toContain("sluice.example.yaml: OK")
-    expect(r.stdout).toMatch(/policy\.example\.yaml: OK \(policy, \d+ rules\)/)
+    expect(r.stdout).toMatch(/policy\.example\.yaml: OK \(policy, \d+ rules, \d+ masks\)/)
   })
 
   it("accepts the compose config (its policy path exists only inside the container)", async () => {
@@ -149,8 +149,21 @@ rules:
     for (const f of ["policy.example.yaml", "deploy/policy.yaml"]) {
       const r = await sluice("check-policy", new URL(`../../${f}`, import.meta.url).pathname)
       expect(r.code).toBe(0)
-      expect(r.stdout).toMatch(/OK \(policy, \d+ rules\)/)
+      expect(r.stdout).toMatch(/OK \(policy, \d+ rules, \d+ masks\)/)
     }
+  })
+
+  it("refuses masks that cannot work: a column glob without a table, keep without partial, a duplicate id, and mask as a rule action", async () => {
+    const shape = await sluice("check-policy", file("mask-shape.yaml", "version: 1\nmasks:\n  - { id: m, columns: [email] }\n  - { id: n, columns: [t.c], method: redact, keep: 3 }\n"))
+    expect(shape.code).toBe(1)
+    expect(shape.stderr).toContain("masks.0.columns.0: expected table.column or schema.table.column")
+    expect(shape.stderr).toContain("masks.1.keep: only the partial method keeps characters; this mask uses redact")
+    const dup = await sluice("check-policy", file("mask-dup.yaml", "version: 1\nmasks:\n  - { id: m, columns: [t.c] }\n  - { id: m, columns: [t.d] }\n"))
+    expect(dup.code).toBe(1)
+    expect(dup.stderr).toContain('masks.1.id: duplicate mask id "m"')
+    const action = await sluice("check-policy", file("mask-action.yaml", "version: 1\nrules:\n  - { id: a, action: mask }\n"))
+    expect(action.code).toBe(1)
+    expect(action.stderr).toContain('rules.0.action: Expected "allow" | "block" | "hold"')
   })
 
   it("start refuses to run without a valid policy", async () => {
