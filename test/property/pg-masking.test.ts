@@ -40,7 +40,7 @@ const MASKS: ReadonlyArray<Mask> = [
 const policy = (masks: ReadonlyArray<Mask> = MASKS, recordRows = 0): Policy => ({
   version: 1,
   defaults: { "*": { action: "allow" } },
-  rules: [],
+  rules: [{ id: "anything", match: { classes: ["unknown"] }, action: "allow" }],
   masks,
   maxStatementBytes: 1 << 20,
   recording: { rows: recordRows, bytes: 65536 },
@@ -118,7 +118,15 @@ describe("which statements are masked", () => {
     ["SELECT email INTO leak FROM customers", "block mask:contact"],
     ["CREATE VIEW v AS SELECT email FROM customers", "block mask:contact"],
     ["UPDATE orders o SET total = c.email FROM customers c WHERE c.id = o.id RETURNING c.email", "block mask:contact"],
-    ["INSERT INTO orders (id, total) SELECT id, 0 FROM customers", "mask contact+phone"]
+    ["INSERT INTO orders (id, total) SELECT id, 0 FROM customers", "mask contact+phone"],
+    ["SELECT email FROM customers FOR UPDATE", "mask contact+phone computed"],
+    ["SELECT nextval('s'), email FROM customers", "block mask:contact"],
+    ["SELECT set_config('a.b', email, false) FROM customers", "block mask:contact"],
+    ["SELECT * FROM pg_stats WHERE tablename = 'customers'", "block mask:contact"],
+    ["SELECT most_common_vals FROM pg_catalog.pg_stats", "block mask:contact"],
+    ["DO $$ BEGIN RAISE NOTICE '%', (SELECT email FROM customers LIMIT 1); END $$", "mask contact+phone computed"],
+    ["SELECT public.lookup(id) FROM orders", "mask contact+phone computed"],
+    ["EXECUTE never_prepared", "mask contact+phone computed"]
   ])("%s → %s", (sql, expected) => {
     expect(verdict(sql)).toBe(expected)
   })
@@ -126,6 +134,14 @@ describe("which statements are masked", () => {
   it("a principal a mask exempts reads in clear; a mask on another schema does not apply", () => {
     expect(verdict("SELECT email FROM customers", policy([{ ...MASKS[0]!, exempt: { subjects: ["ci"] } }]))).toBe("clear")
     expect(verdict("SELECT email FROM customers", policy([{ id: "other", columns: ["crm.customers.email"], method: "redact" }]))).toBe("clear")
+  })
+
+  it("the function call protocol is blocked while a mask is in force: its answer is not rows", () => {
+    const s = state()
+    const d = decide(classify(frameOf(encodeFrontend({ _tag: "FunctionCall", functionOid: 1234, argFormats: [], args: [], resultFormat: 0 })), s), s)
+    expect(d._tag === "Block" ? d.blocked.ruleId : d._tag).toBe("mask:contact")
+    const open = state(policy([]))
+    expect(decide(classify(frameOf(encodeFrontend({ _tag: "FunctionCall", functionOid: 1234, argFormats: [], args: [], resultFormat: 0 })), open), open)._tag).toBe("Forward")
   })
 
   it("EXECUTE of a SQL-level prepared statement is masked by its body", () => {

@@ -93,30 +93,52 @@ const firstMasked = (masks: ReadonlyArray<ActiveMask>, refs: ReadonlyArray<Colum
 const opensCursor = (s: StatementInfo): boolean => s.reasons.some((r) => r.startsWith("DECLARE "))
 const copiesOut = (s: StatementInfo): boolean => s.class === "copy-out" || s.reasons.some((r) => r.startsWith("COPY (query) TO STDOUT"))
 
+/** Only row locks made this SELECT a write: its target list goes to the client, not into storage. */
+const onlyLocksRows = (s: StatementInfo): boolean => s.locks && s.writes.length === 0 && s.reasons.every((r) => /^SELECT \.\.\. FOR .* takes row locks$/u.test(r))
+
+/** Planner statistics hold sample values (most common values, histogram bounds) of every analysed column. */
+const STATISTICS: ReadonlySet<string> = new Set(["pg_statistic", "pg_stats", "pg_stats_ext", "pg_stats_ext_exprs", "pg_statistic_ext_data"])
+
+/**
+ * A statement whose reads Sluice cannot see (DO, CALL, a user-defined function, EXECUTE of
+ * a statement it never saw): every mask may apply, so every column is masked unless the
+ * server names its origin among the statement's own relations, and its texts are withheld.
+ */
+const blindly = (masks: ReadonlyArray<ActiveMask>, relations: ReadonlyArray<RelationFacts>): MaskingVerdict => ({
+  _tag: "Masked",
+  need: { masks, relations, computed: true }
+})
+
+const refuse = (maskId: string, why: string): MaskingVerdict => ({
+  _tag: "Refused",
+  maskId,
+  message: `${why}, where masking cannot follow them (mask ${maskId})`
+})
+
 /**
  * Masking for one allowed statement. `body` is what runs (for EXECUTE, the PREPAREd
- * statement), `relationOf` resolves a relation as the policy sees it (search path).
+ * statement; undefined when Sluice never saw it), `relationOf` resolves a relation as the
+ * policy sees it (search path).
  */
 export const maskingOf = (
   masks: ReadonlyArray<ActiveMask>,
-  body: StatementInfo,
+  body: StatementInfo | undefined,
   relationOf: (r: NonNullable<ColumnRef["relation"]>) => RelationFacts
 ): MaskingVerdict => {
-  if (masks.length === 0) return UNMASKED
+  const first = masks[0]
+  if (first === undefined) return UNMASKED
+  if (body === undefined) return blindly(masks, [])
   // Written tables count too: an error about a row (a failed cast in WHERE, a duplicate key) may quote its values.
   const relations = [...body.reads, ...body.writes].map(relationOf)
+  if (body.reads.some((r) => STATISTICS.has(r.name))) return refuse(first.id, "planner statistics hold sample values of masked columns")
+  if (body.class === "unknown") return blindly(masks, relations)
   const touching = masks.filter((m) => relationsMatch(m.tables, relations, false))
-  const first = touching[0]
-  if (first === undefined) return UNMASKED
+  const mask = touching[0]
+  if (mask === undefined) return UNMASKED
   const columnRelation = (c: ColumnRef) => (c.relation === undefined ? undefined : relationOf(c.relation))
-  const refuse = (maskId: string, why: string): MaskingVerdict => ({
-    _tag: "Refused",
-    maskId,
-    message: `${why}, where masking cannot follow them (mask ${maskId})`
-  })
-  if (copiesOut(body)) return refuse(first.id, "COPY would send masked columns out; SELECT them instead")
-  if (opensCursor(body)) return refuse(first.id, "a cursor would return masked columns; SELECT them instead, or use the extended protocol's row limit")
-  const stored = body.class === "read" ? [] : body.columnsNotReturned
+  if (copiesOut(body)) return refuse(mask.id, "COPY would send masked columns out; SELECT them instead")
+  if (opensCursor(body)) return refuse(mask.id, "a cursor would return masked columns; SELECT them instead, or use the extended protocol's row limit")
+  const stored = body.class === "read" || onlyLocksRows(body) ? [] : body.columnsNotReturned
   const storing = firstMasked(touching, stored, columnRelation)
   if (storing !== undefined) return refuse(storing.id, "the statement would store values of masked columns unmasked")
   return {

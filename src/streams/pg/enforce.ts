@@ -133,7 +133,6 @@ const toOutcome = (d: Decision, statement: StatementInfo, reasons: ReadonlyArray
 
 /** An allowed statement under the masks in force for the principal: masked, or blocked where masking cannot follow. */
 const withMasking = (e: Enforcer, state: EnforcementState, a: Allowed, body: StatementInfo | undefined, policy: LoadedPolicy): Allowed | Blocked => {
-  if (body === undefined) return a
   const m = maskingOf(masksFor(policy.policy, e.principal), body, (r) => relationFacts(r, state))
   switch (m._tag) {
     case "Unmasked":
@@ -276,7 +275,12 @@ export const decideFunctionCall = (e: Enforcer, state: EnforcementState, functio
   // Admin, not unknown: the message names a function only by OID, which may be pg_terminate_backend,
   // so allowing statements of unknown effect must not allow it.
   const call: StatementInfo = { ...unknownStatement(text, "the function call protocol names the function only by OID"), class: "admin" }
-  return decideOne(e, state, call, e.policy())
+  const policy = e.policy()
+  const o = decideOne(e, state, call, policy)
+  // Its result is a FunctionCallResponse, not rows: whatever the function read, masking could not rewrite it.
+  const mask = masksFor(policy.policy, e.principal)[0]
+  if (isBlocked(o) || mask === undefined) return o
+  return { action: "block", ruleId: `mask:${mask.id}`, message: `the function call protocol returns values where masking cannot follow them (mask ${mask.id})`, statement: call }
 }
 
 export { isBlocked }
