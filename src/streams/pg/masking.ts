@@ -5,9 +5,10 @@
  * sends, and its DataRows are rewritten on the way through.
  *
  * Fails closed: a column from a table the catalog did not list for the statement (it was
- * dropped and made again since, say) is masked, as is every computed column of a
- * statement that projects a masked column, and every column when the catalog could not
- * be asked at all.
+ * dropped and made again since, say) is masked, as is a column of a listed table that the
+ * catalog's answer did not list (added since the answer was cached), every computed
+ * column of a statement that projects a masked column, and every column when the catalog
+ * could not be asked at all.
  */
 import { encodeBackend, type FieldDescription } from "../../codecs/pg/backend.ts"
 import { maskDataRow } from "../../codecs/pg/data-row.ts"
@@ -29,8 +30,12 @@ export interface ResultMasking {
   readonly need: MaskingNeed
   /** Table OID → attribute number → the mask of that column, for masked columns only. */
   readonly origins: ReadonlyMap<number, ReadonlyMap<number, MaskedOrigin>>
-  /** Every relation the statement names, by OID; undefined when the catalog could not say (everything is masked). */
-  readonly known: ReadonlySet<number> | undefined
+  /**
+   * Every relation the statement names, by OID, with the attribute numbers of the live
+   * columns the catalog listed for it; undefined when the catalog could not say (everything
+   * is masked).
+   */
+  readonly known: ReadonlyMap<number, ReadonlySet<number>> | undefined
 }
 
 const REDACT: MaskSpec = { method: "redact" }
@@ -49,7 +54,7 @@ export const resolveMasking = (need: MaskingNeed, relations: ReadonlyArray<Catal
       byAttnum.set(attnum, { mask, source: `${r.schema}.${r.name}.${column}` })
     }
   }
-  return { need, origins, known: new Set(relations.map((r) => r.oid)) }
+  return { need, origins, known: new Map(relations.map((r) => [r.oid, new Set(r.columns.keys())])) }
 }
 
 /** When the catalog cannot be asked: every column of every result is masked. */
@@ -72,7 +77,12 @@ const planColumn = (m: ResultMasking, f: FieldDescription): ColumnPlan | undefin
   if (origin !== undefined) {
     return { column: { name: f.name, source: origin.source, maskId: origin.mask.id, method: origin.mask.spec.method }, rewrite: valueMask(origin.mask.spec, f.typeOid, binary) }
   }
-  return m.known.has(f.tableOid) ? undefined : fallback("unresolved")
+  const columns = m.known.get(f.tableOid)
+  if (columns === undefined) return fallback("unresolved")
+  // A column the catalog's (cached) answer does not list was added since, perhaps under a
+  // masked name: it cannot be told, so it is masked. Attribute numbers below 0 are system
+  // columns (ctid, xmin, ...), which hold no user data.
+  return f.columnAttr > 0 && !columns.has(f.columnAttr) ? fallback("unresolved") : undefined
 }
 
 /** The masking of one result set: from its RowDescription, over its DataRows. */
