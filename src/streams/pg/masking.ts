@@ -6,9 +6,9 @@
  *
  * Fails closed: a column from a table the catalog did not list for the statement (it was
  * dropped and made again since, say) is masked, as is a column of a listed table that the
- * catalog's answer did not list (added since the answer was cached), every computed
- * column of a statement that projects a masked column, and every column when the catalog
- * could not be asked at all.
+ * catalog's answer did not list (added since the answer was cached), a whole row of a
+ * table with masked columns, every computed column of a statement that projects a masked
+ * column, and every column when the catalog could not be asked at all.
  */
 import { encodeBackend, type FieldDescription } from "../../codecs/pg/backend.ts"
 import { maskDataRow } from "../../codecs/pg/data-row.ts"
@@ -79,6 +79,9 @@ const planColumn = (m: ResultMasking, f: FieldDescription): ColumnPlan | undefin
   }
   const columns = m.known.get(f.tableOid)
   if (columns === undefined) return fallback("unresolved")
+  // Attribute 0 is a whole row used as a value (`SELECT t FROM t`): it carries every
+  // column of the table, the masked ones too.
+  if (f.columnAttr === 0) return m.origins.has(f.tableOid) ? fallback("computed") : undefined
   // A column the catalog's (cached) answer does not list was added since, perhaps under a
   // masked name: it cannot be told, so it is masked. Attribute numbers below 0 are system
   // columns (ctid, xmin, ...), which hold no user data.
