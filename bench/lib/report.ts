@@ -49,7 +49,13 @@ export const toMarkdown = (r: Results): string => {
     out.push(
       table(
         ["Bar", "Target", "Measured", "Limit", "Status"],
-        r.bar.map((b) => [b.bar, label(b.target), b.measured, b.limit, b.pass === null ? `n/a${b.note ? `: ${b.note}` : ""}` : b.pass ? "meets" : "**misses**"]),
+        r.bar.map((b) => [
+          b.bar,
+          label(b.target),
+          b.measured,
+          b.limit,
+          b.informational ? `reported${b.note ? `: ${b.note}` : ""}` : b.pass === null ? `n/a${b.note ? `: ${b.note}` : ""}` : b.pass ? "meets" : "**misses**"
+        ]),
         2
       )
     )
@@ -107,14 +113,22 @@ export const toMarkdown = (r: Results): string => {
     out.push("")
     const any = r.streaming[0]!
     out.push(
-      `${any.rows.toLocaleString("en-US")} rows, ${fmt(any.bytes / 1e6, 0)} MB as text: \`COPY … TO STDOUT\` read by psql (its own \\timing), and a node-postgres cursor (pg-cursor, 10,000 rows a batch, array rows) in the bench process. MB/s of the result's text (10^6 bytes).`
+      `${any.rows.toLocaleString("en-US")} rows, ${fmt(any.bytes / 1e6, 0)} MB as text: \`COPY … TO STDOUT\` read by psql (its own \\timing), and a node-postgres cursor (pg-cursor, 10,000 rows a batch, array rows) in the bench process. MB/s of the result's text (10^6 bytes).` +
+        (r.streaming.some((s) => s.cpuNsPerRow !== undefined && s.cpuNsPerRow !== null)
+          ? " Cursor proxy CPU is the proxy process's user+system time during one read (after the login) per row, median over the repetitions (10 ms clock ticks)."
+          : "") +
+        (r.streaming.some((s) => s.target === "sluice-full-masked")
+          ? ` ${label("sluice-full-masked")} masks bench_big.payload (redact: every value becomes "****", rewritten in each DataRow by the gateway); its MB/s counts the same text as the others' (the table's, unmasked), so it compares rows per second, though its client receives and parses less (4 bytes of payload a row instead of 108). It has no COPY number: COPY of a masked table is blocked by design (COPY cannot be masked).`
+          : "")
     )
     out.push("")
     const by = (kind: "copy" | "cursor", t: TargetName) => r.streaming.find((s) => s.kind === kind && s.target === t)
     const targets = TARGET_ORDER.filter((t) => r.streaming.some((s) => s.target === t))
+    // results from before the column existed have none
+    const cpuColumn = r.streaming.some((s) => s.cpuNsPerRow !== undefined)
     out.push(
       table(
-        ["Target", "COPY MB/s", "COPY vs relay", "COPY vs direct", "cursor MB/s", "cursor vs relay", "cursor vs direct"],
+        ["Target", "COPY MB/s", "COPY vs relay", "COPY vs direct", "cursor MB/s", "cursor vs relay", "cursor vs direct", ...(cpuColumn ? ["cursor proxy CPU ns/row"] : [])],
         targets.map((t) => [
           label(t),
           fmt(by("copy", t)?.mbps),
@@ -122,7 +136,8 @@ export const toMarkdown = (r: Results): string => {
           fmtRatio(ratio(by("copy", t)?.mbps, by("copy", "direct")?.mbps)),
           fmt(by("cursor", t)?.mbps),
           fmtRatio(ratio(by("cursor", t)?.mbps, by("cursor", "relay")?.mbps)),
-          fmtRatio(ratio(by("cursor", t)?.mbps, by("cursor", "direct")?.mbps))
+          fmtRatio(ratio(by("cursor", t)?.mbps, by("cursor", "direct")?.mbps)),
+          ...(cpuColumn ? [fmt(by("cursor", t)?.cpuNsPerRow, 0)] : [])
         ])
       )
     )
@@ -233,6 +248,7 @@ const COLORS: Record<TargetName, string> = {
   sluice: "#e45756",
   "sluice-full-audit-off": "#f2b701",
   "sluice-full": "#b279a2",
+  "sluice-full-masked": "#ff9da6",
   "sluice-full-kafka": "#72b7b2"
 }
 

@@ -58,6 +58,8 @@ export interface StreamRow {
   readonly rows: number
   readonly runs: ReadonlyArray<number>
   readonly mbps: number
+  /** Cursor only: the proxy process's CPU per row read (median over the repetitions); null for direct. */
+  readonly cpuNsPerRow?: number | null
 }
 
 export interface ConnectRow {
@@ -94,9 +96,11 @@ export interface BarRow {
   readonly target: TargetName
   readonly measured: string
   readonly limit: string
-  /** null when it could not be measured in this run. */
+  /** null when it could not be measured in this run (or for an informational row). */
   readonly pass: boolean | null
   readonly note: string
+  /** Reported for context, no bar of issue 5 (e.g. masked vs unmasked): no status. */
+  readonly informational?: boolean
 }
 
 export interface Failure {

@@ -8,11 +8,15 @@
  *                   decision) and audit off;
  *   full            classification, a policy with several rules that pgbench's statements
  *                   walk through before one allows them, audit to the file sink (spool,
- *                   then Avro container files), and (later) masking;
+ *                   then Avro container files); no masks;
  *   full-audit-off  the same policy, audit off;
- *   full-kafka      the same policy, audit to Kafka (spool, then the topic).
- * The three `full*` variants differ only in where audit events go, so their difference is
- * the audit's cost.
+ *   full-kafka      the same policy, audit to Kafka (spool, then the topic);
+ *   full-masked     the same policy plus a mask (`BENCH_MASK`) on bench_big.payload, audit
+ *                   to files: `full` with result masking, for the streaming workload.
+ * `full`, `full-audit-off` and `full-kafka` differ only in where audit events go, so their
+ * difference is the audit's cost; `full` and `full-masked` differ only in the mask, so
+ * theirs is the masking's cost. `full` stays unmasked on purpose: the audit comparison
+ * must not change with masking.
  */
 import { spawnSync } from "node:child_process"
 import { writeFileSync } from "node:fs"
@@ -22,11 +26,12 @@ import { hashToken } from "../../src/rules/identity/service-accounts.ts"
 
 /** Each variant's policy and audit destination. */
 export const SLUICE_VARIANTS = {
-  "allow-all": { policy: "allow-all", audit: "off" },
-  full: { policy: "full", audit: "files" },
-  "full-audit-off": { policy: "full", audit: "off" },
-  "full-kafka": { policy: "full", audit: "kafka" }
-} as const satisfies Record<string, { policy: "allow-all" | "full"; audit: "off" | "files" | "kafka" }>
+  "allow-all": { policy: "allow-all", audit: "off", masked: false },
+  full: { policy: "full", audit: "files", masked: false },
+  "full-audit-off": { policy: "full", audit: "off", masked: false },
+  "full-kafka": { policy: "full", audit: "kafka", masked: false },
+  "full-masked": { policy: "full", audit: "files", masked: true }
+} as const satisfies Record<string, { policy: "allow-all" | "full"; audit: "off" | "files" | "kafka"; masked: boolean }>
 export type SluiceVariant = keyof typeof SLUICE_VARIANTS
 
 /** Where the `full-kafka` variant ships its audit events. */
@@ -92,15 +97,23 @@ const FULL_POLICY = {
   ]
 }
 
+/** The column the `full-masked` variant masks: the text column of bench_big that the streaming workload reads. */
+export const MASKED_COLUMN = { table: "public.bench_big", column: "payload" } as const
+/** What `redact` makes of every text value (src/rules/masking/methods.ts). */
+export const REDACTED = "****"
+
 /**
- * TODO(full pipeline): the masking issue fills this in: the config keys that mask a
- * column of bench_big for the masked streaming variant. Audit is on through `withAudit`
- * below.
+ * The `full-masked` variant's mask (policy key `masks`). Masking applies to every allowed
+ * statement that reads bench_big, whichever rule allowed it: the cursor's SELECT is
+ * masked row by row in the gateway, and `COPY bench_big TO STDOUT` is blocked (COPY
+ * sends CopyData, which masking cannot rewrite). pgbench's tables are not masked.
  */
-const fullPipelineExtras = (_dir: string): { keys: Record<string, unknown>; missing: string[] } => ({
-  keys: {},
-  missing: ["masking"]
-})
+const BENCH_MASK = {
+  id: "bench-payload",
+  description: "the streaming workload's text column, redacted in every row",
+  columns: [`${MASKED_COLUMN.table}.${MASKED_COLUMN.column}`],
+  method: "redact"
+}
 
 /** The `audit` key of a variant: the spool and the shipper's destination live under `dir`. */
 const auditConfig = (opts: SluiceConfigOptions): Record<string, unknown> => {
@@ -136,15 +149,12 @@ export const sluiceConfig = (opts: SluiceConfigOptions): { file: string; notes: 
   const fullPolicy = SLUICE_VARIANTS[opts.variant].policy === "full"
   if (opts.withPolicy) {
     const policyFile = join(opts.dir, `policy-${opts.variant}.yaml`)
-    writeFileSync(policyFile, stringify(fullPolicy ? FULL_POLICY : ALLOW_ALL_POLICY))
+    const policy = fullPolicy ? FULL_POLICY : ALLOW_ALL_POLICY
+    writeFileSync(policyFile, stringify(SLUICE_VARIANTS[opts.variant].masked ? { ...policy, masks: [BENCH_MASK] } : policy))
     config.policy = { file: policyFile }
   }
   if (opts.withAudit) config.audit = auditConfig(opts)
-  if (fullPolicy) {
-    const extras = fullPipelineExtras(opts.dir)
-    Object.assign(config, extras.keys)
-    if (extras.missing.length > 0) notes.push(`full pipeline without ${extras.missing.join(", ")} (not in the gateway yet)`)
-  }
+  if (SLUICE_VARIANTS[opts.variant].masked) notes.push(`mask ${BENCH_MASK.id}: ${BENCH_MASK.columns.join(", ")} (${BENCH_MASK.method}) in every result`)
   const file = join(opts.dir, `sluice-${opts.variant}.yaml`)
   writeFileSync(file, stringify(config))
   return { file, notes }

@@ -6,7 +6,11 @@
  *   sluice       the gateway with an allow-all policy;
  *   sluice-full  the gateway with the full pipeline, audit to files (see sluice-config.ts);
  *   sluice-full-audit-off, sluice-full-kafka
- *                the same pipeline with audit off, and with audit to Kafka.
+ *                the same pipeline with audit off, and with audit to Kafka;
+ *   sluice-full-masked
+ *                the full pipeline plus a mask on bench_big.payload (audit to files): the
+ *                streaming workload's cursor only (`MASKED_TARGET`), since COPY of a
+ *                masked table is blocked by design.
  */
 import { chownSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -27,8 +31,8 @@ import {
   type SluiceVariant
 } from "./sluice-config.ts"
 
-export type TargetName = "direct" | "relay" | "pgbouncer" | "sluice" | "sluice-full-audit-off" | "sluice-full" | "sluice-full-kafka"
-export const TARGET_ORDER: ReadonlyArray<TargetName> = ["direct", "relay", "pgbouncer", "sluice", "sluice-full-audit-off", "sluice-full", "sluice-full-kafka"]
+export type TargetName = "direct" | "relay" | "pgbouncer" | "sluice" | "sluice-full-audit-off" | "sluice-full" | "sluice-full-masked" | "sluice-full-kafka"
+export const TARGET_ORDER: ReadonlyArray<TargetName> = ["direct", "relay", "pgbouncer", "sluice", "sluice-full-audit-off", "sluice-full", "sluice-full-masked", "sluice-full-kafka"]
 export const TARGET_LABELS: Record<TargetName, string> = {
   direct: "direct",
   relay: "raw relay",
@@ -36,6 +40,7 @@ export const TARGET_LABELS: Record<TargetName, string> = {
   sluice: "Sluice allow-all",
   "sluice-full-audit-off": "Sluice full, no audit",
   "sluice-full": "Sluice full",
+  "sluice-full-masked": "Sluice full, masked",
   "sluice-full-kafka": "Sluice full, Kafka"
 }
 /** The longest label, for aligned log lines. */
@@ -46,8 +51,16 @@ export const SLUICE_TARGETS: Record<SluiceVariant, TargetName> = {
   "allow-all": "sluice",
   full: "sluice-full",
   "full-audit-off": "sluice-full-audit-off",
-  "full-kafka": "sluice-full-kafka"
+  "full-kafka": "sluice-full-kafka",
+  "full-masked": "sluice-full-masked"
 }
+
+/**
+ * The masked target runs only the streaming workload, and there only the cursor: its mask
+ * is on bench_big, which no other workload reads (pgbench's statements would be the
+ * unmasked full pipeline again), and COPY of a masked table is blocked by design.
+ */
+export const MASKED_TARGET: TargetName = "sluice-full-masked"
 
 /** Where a client connects, and as whom. */
 export interface Endpoint {

@@ -8,6 +8,7 @@ import Cursor from "pg-cursor"
 import { run } from "../../test/harness/process.ts"
 import { connectPg, type PgConn, roundTrips, simpleQuery, slowRead } from "./pgwire.ts"
 import { cpuSeconds, type Pinning, rssBytes, sampleRss } from "./proc.ts"
+import { REDACTED } from "./sluice-config.ts"
 import { libpqEnv, type Target } from "./targets.ts"
 
 export interface Context {
@@ -120,24 +121,61 @@ export const copyOut = async (t: Target, ctx: Context, bytes: number): Promise<{
   return { mbps: bytes / 1e6 / seconds, seconds }
 }
 
-export const cursorRead = async (t: Target, bytes: number, batch: number): Promise<{ mbps: number; seconds: number; rows: number }> => {
+export interface CursorResult {
+  readonly mbps: number
+  readonly seconds: number
+  readonly rows: number
+  /** Rows whose payload arrived as the redacted constant: all of them through a masked target, none otherwise. */
+  readonly redactedRows: number
+  /** The first row, as the client saw it. */
+  readonly sample: ReadonlyArray<unknown> | undefined
+  /** CPU seconds of the proxy process during the read (after the login); null for direct. */
+  readonly cpuSeconds: number | null
+}
+
+export const cursorRead = async (t: Target, bytes: number, batch: number): Promise<CursorResult> => {
   const client = new pg.Client({ ...t.endpoint, ssl: false })
   await client.connect()
   try {
+    const cpu0 = t.pid === null ? null : cpuSeconds(t.pid)
     const start = performance.now()
     const cursor = client.query(new Cursor(`SELECT id, payload FROM ${BIG_TABLE}`, [], { rowMode: "array" }))
     let rows = 0
+    let redactedRows = 0
+    let sample: ReadonlyArray<unknown> | undefined
     for (;;) {
-      const got = await cursor.read(batch)
+      const got: Array<Array<unknown>> = await cursor.read(batch)
       if (got.length === 0) break
+      sample ??= got[0]
       rows += got.length
+      // the same check for every target (a comparison a row, next to node-postgres's parsing of it)
+      for (const row of got) if (row[1] === REDACTED) redactedRows++
     }
     await cursor.close()
     const seconds = (performance.now() - start) / 1000
-    return { mbps: bytes / 1e6 / seconds, seconds, rows }
+    const cpu1 = t.pid === null ? null : cpuSeconds(t.pid)
+    return { mbps: bytes / 1e6 / seconds, seconds, rows, redactedRows, sample, cpuSeconds: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0 }
   } finally {
     await client.end()
   }
+}
+
+/**
+ * `COPY bench_big TO STDOUT` through a target that must refuse it (a masked table: COPY
+ * sends CopyData, which masking cannot rewrite): the gateway's error message. Throws when
+ * the COPY went through, since that would be the table's values unmasked.
+ */
+export const copyRefused = async (t: Target, ctx: Context): Promise<string> => {
+  const cmd = ctx.pin.wrap("load", "psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null", "-c", `COPY ${BIG_TABLE} TO STDOUT`])
+  try {
+    await run("psql", cmd.command, cmd.args, { env: libpqEnv(t.endpoint), timeoutMs: 600_000 })
+  } catch (err) {
+    const text = err instanceof Error ? err.message : String(err)
+    const m = /ERROR:\s*(.*)/.exec(text)
+    if (m) return m[1]!.trim()
+    throw new Error(`COPY ${BIG_TABLE} TO STDOUT failed without a server error (expected the gateway to refuse it):\n${text}`)
+  }
+  throw new Error(`COPY ${BIG_TABLE} TO STDOUT went through a masked target: COPY cannot be masked, so the gateway must refuse it`)
 }
 
 // ---------------------------------------------------------------------------
