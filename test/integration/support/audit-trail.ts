@@ -3,8 +3,8 @@
  * where that matters: a kafkajs consumer (a fresh group, from the beginning, up to the end
  * offsets of the moment), `kcat`, a reader of the spool's segment files written from the
  * documented format, and the checks every audit test makes on a set of events (sequence
- * numbers without gaps per session, duplicates by event id, statement ids tying Decision
- * and Result to their Statement).
+ * numbers without gaps per session, duplicates by event id, statement ids tying Decision,
+ * Result, RecordedRows and MaskingSummary to their Statement).
  */
 import { randomUUID } from "node:crypto"
 import { readdirSync, readFileSync, statSync } from "node:fs"
@@ -153,9 +153,10 @@ export interface TrailSummary {
 /**
  * Groups events by session after dropping duplicates by event id, and lists every problem:
  * one (session, sequence) with two different event ids, a duplicate id whose content
- * differs, a gap in a session's sequence numbers (0..n-1), a Decision or Result with no
- * Statement of its id, a Statement without its Decision. With `complete`, every session must
- * also start with SessionStart and end with SessionEnd, its `statements` count matching.
+ * differs, a gap in a session's sequence numbers (0..n-1), a Decision, Result, RecordedRows
+ * or MaskingSummary with no Statement of its id, a Statement without its Decision. With
+ * `complete`, every session must also start with SessionStart and end with SessionEnd, its
+ * `statements` count matching.
  */
 export const summarize = (events: ReadonlyArray<AuditEvent>, options: { readonly complete?: boolean } = {}): TrailSummary => {
   const problems: Array<string> = []
@@ -196,7 +197,7 @@ export const summarize = (events: ReadonlyArray<AuditEvent>, options: { readonly
       if (p._tag === "Statement") {
         if (statements.has(p.statementId)) problems.push(`${where}: statement id ${p.statementId} used twice`)
         statements.set(p.statementId, e)
-      } else if (p._tag === "Decision" || p._tag === "Result" || p._tag === "RecordedRows") {
+      } else if (p._tag === "Decision" || p._tag === "Result" || p._tag === "RecordedRows" || p._tag === "MaskingSummary") {
         const st = statements.get(p.statementId)
         if (st === undefined) problems.push(`${where}: ${p._tag} at sequence ${e.sequence} names statement ${p.statementId}, which has no earlier Statement event`)
         if (p._tag === "Decision") decided.add(p.statementId)
