@@ -66,6 +66,11 @@ const table: Record<string, ReadonlyArray<Row>> = {
   subqueries: [
     ["SELECT a, (SELECT email FROM customers c WHERE c.id = t.cid) FROM t", ["t.a", "customers.email"], []],
     ["SELECT x FROM (SELECT email AS x FROM customers WHERE id > 0) sub", ["customers.email", "?.x"], []],
+    // an alias that renames columns hides which column a name is: any may be meant
+    ["SELECT upper(e) FROM customers AS t(i, n, e)", ["customers.*"], []],
+    ["SELECT t.e FROM customers t(i, n, e) WHERE t.n = 'x'", ["customers.*"], []],
+    ["SELECT upper(j.c) FROM (customers JOIN orders USING (id)) AS j(a, b, c)", ["?.*"], []],
+    ["SELECT upper(c) FROM (customers JOIN orders USING (id)) AS j(a, b, c)", ["?.*"], []],
     ["WITH s AS (SELECT email FROM customers WHERE id > 0) SELECT * FROM s", ["customers.email", "?.*"], []],
     ["SELECT email FROM customers UNION ALL SELECT name FROM users ORDER BY 1", ["customers.email", "users.name"], []],
     // EXCEPT's right arm only removes rows: over-reported

@@ -42,9 +42,14 @@ interface Scope {
   readonly sources: Map<string, RelationRef | null>
   /** FROM items in order (null: not a base relation). */
   readonly items: Array<RelationRef | null>
+  /**
+   * Aliases that rename columns (`customers AS t(i, n, e)`, `(a JOIN b …) AS j(x, y)`): a
+   * name through them, or an unqualified name beside them, says nothing of which column it is.
+   */
+  readonly renaming: Set<string>
 }
 
-const newScope = (parent: Scope | undefined): Scope => ({ parent, ctes: new Set(), sources: new Map(), items: [] })
+const newScope = (parent: Scope | undefined): Scope => ({ parent, ctes: new Set(), sources: new Map(), items: [], renaming: new Set() })
 
 const relKey = (r: RelationRef): string => `${r.schema ?? ""}\u0000${r.name}`
 
@@ -263,6 +268,20 @@ export class Walker {
     return undefined
   }
 
+  private noteRenaming(b: Obj, scope: Scope): void {
+    const a = b["alias"]
+    if (!isObj(a) || list(a["colnames"]).length === 0) return
+    scope.renaming.add(str(a["aliasname"]) ?? "")
+  }
+
+  private renamed(parts: ReadonlyArray<string>, scope: Scope | undefined): boolean {
+    const qualifier = parts.slice(0, -1).join(".")
+    for (let s = scope; s !== undefined; s = s.parent) {
+      if (s.renaming.size > 0 && (parts.length === 1 || s.renaming.has(qualifier))) return true
+    }
+    return false
+  }
+
   private resolveQualifier(parts: ReadonlyArray<string>, scope: Scope | undefined): RelationRef | undefined {
     const hit = this.source(parts.join("."), scope)
     if (hit !== undefined) return hit ?? undefined
@@ -281,14 +300,16 @@ export class Walker {
       else if (bodyOf(f, "A_Star") !== undefined) parts.push("*")
       else return
     }
-    const column = parts[parts.length - 1]
-    if (column === undefined) return
+    const name = parts[parts.length - 1]
+    if (name === undefined) return
     const relation = parts.length === 1 ? this.soleRelation(scope) : this.resolveQualifier(parts.slice(0, -1), scope)
+    // through (or beside) an alias that renames columns, any column may be meant
+    const column = this.renamed(parts, scope) ? "*" : name
     this.columnRead({ relation, column })
     if (!this.projecting) return
     this.columnProjected({ relation, column })
     // a bare name may be a whole row (row_to_json(c), c::text) rather than a column: list both
-    const whole = parts.length === 1 ? this.source(column, scope) : undefined
+    const whole = parts.length === 1 ? this.source(name, scope) : undefined
     if (whole !== undefined) this.columnProjected({ relation: whole ?? undefined, column: "*" })
   }
 
@@ -491,6 +512,7 @@ export class Walker {
         }
         this.read(rel)
         this.addSource(scope, rel, alias, b)
+        this.noteRenaming(b, scope)
         return
       }
       case "JoinExpr": {
@@ -503,6 +525,7 @@ export class Walker {
         this.predicate(b["quals"], scope)
         const alias = this.aliasOf(b)
         if (alias !== undefined) scope.sources.set(alias, null)
+        this.noteRenaming(b, scope)
         const usingAlias = b["join_using_alias"]
         if (isObj(usingAlias)) {
           const a = str(usingAlias["aliasname"])
