@@ -144,6 +144,25 @@ describe("which statements are masked", () => {
     expect(decide(classify(frameOf(encodeFrontend({ _tag: "FunctionCall", functionOid: 1234, argFormats: [], args: [], resultFormat: 0 })), open), open)._tag).toBe("Forward")
   })
 
+  it("a FETCH reads what its cursor's DECLARE reads; a cursor Sluice did not see declared is masked blindly", () => {
+    let current: Policy = policy([])
+    const s = sessionState(() => ({ policy: current, version: current.masks.length === 0 ? "open" : "masked" }), (sql) => classifier.classify(sql))
+    const verdicts = (sql: string) => send(s, { _tag: "Query", sql }).audited.map((a) => `${a.verdict} ${a.ruleId}`)
+    expect(verdicts("DECLARE early CURSOR WITH HOLD FOR SELECT email FROM customers")).toEqual(["allow default:*"])
+    expect(verdicts("DECLARE plain CURSOR WITH HOLD FOR SELECT total FROM orders")).toEqual(["allow default:*"])
+    current = policy()
+    // declared before the mask: fetching it now would return clear values
+    expect(verdicts("FETCH 10 FROM early")).toEqual(["block mask:contact"])
+    expect(verdicts("FETCH 10 FROM plain")).toEqual(["allow default:*"])
+    expect(verdicts("FETCH 10 FROM opened_elsewhere")).toEqual(["mask default:*"])
+    expect(verdicts("CLOSE plain")).toEqual(["allow default:*"])
+    expect(verdicts("FETCH 10 FROM plain")).toEqual(["mask default:*"])
+    // code Sluice cannot see may open a cursor under any name
+    expect(verdicts("DECLARE again CURSOR WITH HOLD FOR SELECT total FROM orders")).toEqual(["allow default:*"])
+    verdicts("DO $$ BEGIN PERFORM 1; END $$")
+    expect(verdicts("FETCH 10 FROM again")).toEqual(["mask default:*"])
+  })
+
   it("EXECUTE of a SQL-level prepared statement is masked by its body", () => {
     const s = state()
     send(s, { _tag: "Query", sql: "PREPARE p AS SELECT email FROM customers" })

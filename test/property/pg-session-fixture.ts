@@ -26,7 +26,7 @@ export const sessionState = (
     policy: typeof policy === "function" ? policy : () => ({ policy, version: "test" }),
     classify: classifySql
   },
-  enforcement: { searchPath: ["public"], searchPathVersion: 0, userFunctions: new Set(), parsed: new Map(), sqlPrepared: new Map(), parserUnsafe: undefined },
+  enforcement: { searchPath: ["public"], searchPathVersion: 0, userFunctions: new Set(), parsed: new Map(), sqlPrepared: new Map(), cursors: new Map(), parserUnsafe: undefined },
   audit: auditOff.session("s"),
   // the stages take the catalog's answers from their caller (see relay.ts); a session here never asks
   catalog: { relations: () => Effect.die("the fixture has no catalog"), invalidate: () => undefined },

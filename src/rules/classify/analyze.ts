@@ -176,6 +176,7 @@ export const analyze = (sql: string, shape: Shape): Fresh => {
       functions: Object.freeze(w.functions),
       locks: w.effects.locks,
       ...(cls.prepared === undefined ? {} : { prepared: cls.prepared }),
+      ...(cls.cursor === undefined ? {} : { cursor: cls.cursor }),
     }
     statements.push({ text, ...info })
     templates.push({ afterSemicolon, beforeSemicolon, info })

@@ -9,6 +9,7 @@
 export type {
   Classification,
   ColumnRef,
+  CursorRef,
   FunctionRef,
   PreparedRef,
   RelationRef,

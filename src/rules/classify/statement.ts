@@ -10,12 +10,13 @@
  * that allows unknown must not thereby allow pg_terminate_backend).
  */
 import { bodyOf, isObj, isRangeVarBody, list, nameList, num, str, stringNode, unwrap, type Obj } from "./ast.ts"
-import type { PreparedRef, RelationRef, StatementClass } from "./types.ts"
+import type { CursorRef, PreparedRef, RelationRef, StatementClass } from "./types.ts"
 import { Walker } from "./walker.ts"
 
 export interface StatementResult {
   readonly cls: StatementClass
   readonly prepared: PreparedRef | undefined
+  readonly cursor?: CursorRef
 }
 
 const result = (cls: StatementClass, prepared?: PreparedRef): StatementResult => ({ cls, prepared })
@@ -398,17 +399,21 @@ export const classifyStatement = (node: unknown, w: Walker): StatementResult => 
       return result("utility", { kind: "deallocate", name: b["isall"] === true ? "" : (str(b["name"]) ?? "") })
 
     case "DeclareCursorStmt": {
-      w.reason(`DECLARE ${str(b["portalname"]) ?? ""}: its query runs as the cursor is fetched`)
+      const name = str(b["portalname"]) ?? ""
+      w.reason(`DECLARE ${name}: its query runs as the cursor is fetched`)
       const inner = classifyStatement(b["query"], w)
-      return result(inner.cls)
+      return { cls: inner.cls, prepared: undefined, cursor: { kind: "declare", name } }
     }
 
-    case "FetchStmt":
-      w.reason(`${b["ismove"] === true ? "MOVE" : "FETCH"} reads from cursor ${str(b["portalname"]) ?? ""} (classified at DECLARE)`)
-      return result("read")
+    case "FetchStmt": {
+      const name = str(b["portalname"]) ?? ""
+      w.reason(`${b["ismove"] === true ? "MOVE" : "FETCH"} reads from cursor ${name} (classified at DECLARE)`)
+      return { cls: "read", prepared: undefined, cursor: { kind: "fetch", name } }
+    }
 
     case "ClosePortalStmt":
-      return result("utility")
+      // no portalname: CLOSE ALL
+      return { cls: "utility", prepared: undefined, cursor: { kind: "close", name: str(b["portalname"]) ?? "" } }
 
     case "TransactionStmt":
     case "ConstraintsSetStmt":

@@ -55,6 +55,15 @@ export interface PreparedRef {
   readonly name: string
 }
 
+/**
+ * SQL-level cursors, so that the gateway can tell what a FETCH reads: DECLARE name,
+ * FETCH or MOVE from name, CLOSE name (`""` for CLOSE ALL).
+ */
+export interface CursorRef {
+  readonly kind: "declare" | "fetch" | "close"
+  readonly name: string
+}
+
 export interface StatementInfo {
   /** This statement's own text, sliced from the input by stmt_location/stmt_len. */
   readonly text: string
@@ -93,6 +102,7 @@ export interface StatementInfo {
   /** Takes row or table locks: SELECT ... FOR UPDATE/NO KEY UPDATE/SHARE/KEY SHARE, LOCK, advisory locks. */
   readonly locks: boolean
   readonly prepared?: PreparedRef
+  readonly cursor?: CursorRef
 }
 
 export type Classification =

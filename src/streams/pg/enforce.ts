@@ -29,6 +29,8 @@ export interface EnforcementState {
   searchPath: ReadonlyArray<string> | "any"
   /** SQL-level PREPAREd statements, so that EXECUTE is judged by the body. */
   readonly sqlPrepared: Map<string, StatementInfo>
+  /** SQL-level cursors DECLAREd through Sluice, so that a FETCH is masked by what the cursor reads. */
+  readonly cursors: Map<string, StatementInfo>
   /** Set when the server reports a setting under which Sluice's parser may misread statements. */
   parserUnsafe: string | undefined
   /** Bumped whenever the search path may have moved: statements judged before must be judged again. */
@@ -133,7 +135,9 @@ const toOutcome = (d: Decision, statement: StatementInfo, reasons: ReadonlyArray
 
 /** An allowed statement under the masks in force for the principal: masked, or blocked where masking cannot follow. */
 const withMasking = (e: Enforcer, state: EnforcementState, a: Allowed, body: StatementInfo | undefined, policy: LoadedPolicy): Allowed | Blocked => {
-  const m = maskingOf(masksFor(policy.policy, e.principal), body, (r) => relationFacts(r, state))
+  // A FETCH reads what its cursor's query reads; a cursor Sluice did not see declared could read anything.
+  const reads = body?.cursor?.kind === "fetch" ? state.cursors.get(body.cursor.name) : body
+  const m = maskingOf(masksFor(policy.policy, e.principal), reads, (r) => relationFacts(r, state))
   switch (m._tag) {
     case "Unmasked":
       return a
@@ -170,8 +174,23 @@ const movesSearchPath = (s: StatementInfo): boolean =>
 /** A temporary relation: pg_temp is searched before the path, so it becomes a candidate for every name. */
 const createsTemporary = (s: StatementInfo): boolean => s.class !== "read" && /\btemp(orary)?\b|pg_temp/iu.test(s.text)
 
+/**
+ * Cursors by name. Code Sluice cannot see into (DO, CALL, a user function) may open or
+ * close cursors of any name, so after it no cursor is known.
+ */
+const rememberCursor = (cursors: Map<string, StatementInfo>, s: StatementInfo): void => {
+  if (s.class === "unknown") return cursors.clear()
+  const c = s.cursor
+  if (c?.kind === "declare") cursors.set(c.name, s)
+  else if (c?.kind === "close") {
+    if (c.name === "") cursors.clear()
+    else cursors.delete(c.name)
+  }
+}
+
 /** What an allowed statement changes for the decisions after it. */
 const remember = (state: EnforcementState, s: StatementInfo): void => {
+  rememberCursor(state.cursors, s)
   const p = s.prepared
   if (p?.kind === "prepare") state.sqlPrepared.set(p.name, s)
   else if (p?.kind === "deallocate") {

@@ -122,6 +122,7 @@ const runSession = (settings: GatewaySettings, client: FramedReader, clientWrite
         userFunctions: server.userFunctions,
         parsed: new Map(),
         sqlPrepared: new Map(),
+        cursors: new Map(),
         parserUnsafe: server.parameters.map(([name, value]) => parserSafety(name, value)).find((r) => r !== undefined)
       },
       responses: new ResponseTracker(),
