@@ -1,0 +1,1115 @@
+/**
+ * The masking bypass corpus: statements that try to get a masked value (or something
+ * derived from it) out through the gateway, as data. The runner
+ * (../pg-masking-bypass.test.ts) runs every case in a fresh session and searches every
+ * byte the client received for the secrets, in many encodings (see `secretNeedles`).
+ *
+ * Three lists, each case with why it is there:
+ * - CORPUS: nothing secret may reach the client; each step's outcome is asserted too
+ *   (blocked by a mask, answered, or a server error whose text is withheld).
+ * - KNOWN_LEAKS: cases that DO leak today, each with the diagnosis. The runner asserts
+ *   that they still leak, so that whoever fixes one must move it to CORPUS.
+ * - DOCUMENTED_LIMITS: what README "### Masking" says masking cannot follow (views,
+ *   functions and triggers created behind Sluice's back, inference through WHERE and
+ *   ORDER BY, SQLSTATEs): asserted as they behave today.
+ *
+ * No secret (nor a 5-character piece of one) is ever written in a statement sent through
+ * the gateway: what the client gets, and the audit trail, must be free of them unless
+ * the gateway leaked them.
+ */
+import { createHash } from "node:crypto"
+import type { FrontendMessage } from "../../../src/codecs/pg/frontend.ts"
+
+export const T = "mb_customers"
+export const O = "mb_other"
+/** A fixed large object OID for the cases that write one (never a real one: the runner unlinks it). */
+export const LO = 71_424_242
+
+export const ROWS = [
+  { id: 1, name: "Alpha", email: "zq-secret-1@leak.test", ssn: "918-27-3645", note: { tier: "gold" } },
+  { id: 2, name: "Beta", email: "zq-secret-2@leak.test", ssn: "929-38-4756", note: { tier: "silver" } },
+  { id: 3, name: "Gamma", email: "zq-secret-3@leak.test", ssn: "930-49-5867", note: { tier: "bronze" } }
+] as const
+
+/** The masked values as a non-exempt client reads them (email: `email`, ssn: `redact`). */
+export const MASKED_EMAIL = "****@leak.test"
+export const REDACTED = "****"
+
+// ---------------------------------------------------------------------------------------------
+// secrets, and every form of them the runner searches for
+
+const substrings = (s: string, min: number): Array<string> => {
+  const out = new Set<string>()
+  for (let i = 0; i < s.length; i++) for (let j = i + min; j <= s.length; j++) out.add(s.slice(i, j))
+  return [...out]
+}
+const reverse = (s: string) => [...s].reverse().join("")
+const strip = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, "")
+
+const LOCALS = ROWS.map((r) => r.email.slice(0, r.email.indexOf("@")))
+const SSNS = ROWS.map((r) => r.ssn)
+const DIGITS = SSNS.map((s) => s.replace(/-/g, ""))
+/** Every secret value whole, for encodings of the whole value (hex, base64, hashes). */
+const WHOLE = [...ROWS.map((r) => r.email), ...LOCALS, ...SSNS, ...DIGITS]
+
+export interface Needles {
+  /** Searched in the lowercased text (raw bytes as latin1, and every decoded field). */
+  readonly text: ReadonlyArray<string>
+  /** Searched case-sensitively (base64). */
+  readonly exact: ReadonlyArray<string>
+  /** Searched in each decoded field with everything but [a-z0-9] removed (`z q - s e c ...`). */
+  readonly stripped: ReadonlyArray<string>
+}
+
+/**
+ * The local parts and their pieces of 5 characters or more; the SSNs' pieces of 6 or more
+ * that keep both dashes (`918-2` alone is in UUIDs), and pieces of 7 digits or more (5
+ * digits alone turn up in OIDs and pids); all of these reversed; hex of every 5-byte piece of every secret; base64 of every
+ * secret at each of the 3 alignments; md5/sha1/sha256/sha512 of every secret; and, in a
+ * field stripped of punctuation and spaces, 7-character pieces.
+ */
+export const secretNeedles = (): Needles => {
+  const plain = [
+    ...LOCALS.flatMap((l) => substrings(l, 5)),
+    // Both dashes: `918-2` alone turns up in UUIDs (event and session ids) and dates.
+    ...SSNS.flatMap((s) => substrings(s, 6).filter((p) => p.split("-").length === 3)),
+    ...DIGITS.flatMap((d) => substrings(d, 7))
+  ]
+  const hex = WHOLE.flatMap((v) => {
+    const h = Buffer.from(v).toString("hex")
+    const out: Array<string> = []
+    for (let i = 0; i + 10 <= h.length; i += 2) out.push(h.slice(i, i + 10))
+    return out
+  })
+  const hashes = WHOLE.flatMap((v) => ["md5", "sha1", "sha256", "sha512"].map((a) => createHash(a).update(v).digest("hex")))
+  const exact = WHOLE.flatMap((v) =>
+    [0, 1, 2].map((o) => {
+      const b = Buffer.from(v).subarray(o)
+      return b.subarray(0, b.length - (b.length % 3)).toString("base64")
+    })
+  ).filter((b) => b.length >= 8)
+  const stripped = [...LOCALS.map(strip).flatMap((l) => substrings(l, 7)), ...DIGITS.flatMap((d) => substrings(d, 7))]
+  const text = [...new Set([...plain, ...plain.map(reverse), ...hex, ...hashes].map((n) => n.toLowerCase()))]
+  return { text, exact: [...new Set(exact)], stripped: [...new Set([...stripped, ...stripped.map(reverse)])] }
+}
+
+export interface Found {
+  readonly needle: string
+  readonly kind: "text" | "base64" | "stripped"
+  readonly where: string
+  /** Up to 60 characters either side of the match. */
+  readonly context: string
+}
+
+const around = (hay: string, at: number, len: number) => hay.slice(Math.max(0, at - 60), at + len + 60)
+
+/** Every needle found in the haystacks (each a label and its text); stops at 20 findings. */
+export const findSecrets = (needles: Needles, haystacks: ReadonlyArray<readonly [string, string]>, opts: { stripped?: boolean } = {}): Array<Found> => {
+  const found: Array<Found> = []
+  for (const [where, hay] of haystacks) {
+    const lower = hay.toLowerCase()
+    for (const n of needles.text) {
+      const at = lower.indexOf(n)
+      if (at >= 0) found.push({ needle: n, kind: "text", where, context: around(hay, at, n.length) })
+    }
+    for (const n of needles.exact) {
+      const at = hay.indexOf(n)
+      if (at >= 0) found.push({ needle: n, kind: "base64", where, context: around(hay, at, n.length) })
+    }
+    if (opts.stripped !== false) {
+      const s = strip(hay)
+      for (const n of needles.stripped) {
+        const at = s.indexOf(n)
+        if (at >= 0) found.push({ needle: n, kind: "stripped", where, context: around(s, at, n.length) })
+      }
+    }
+    if (found.length >= 20) break
+  }
+  return found
+}
+
+// ---------------------------------------------------------------------------------------------
+// policies
+
+/** No mask exempts `ci` (the runner's principal); `other` reads in clear (the detector's control). */
+export const MASKS = [
+  { id: "mb-email", columns: [`public.${T}.email`], method: "email", exempt: { subjects: ["other"] } },
+  { id: "mb-ssn", columns: [`public.${T}.ssn`], method: "redact", exempt: { subjects: ["other"] } }
+]
+
+const base = {
+  version: 1,
+  defaults: { "*": { action: "block", message: "not allowed by the masking corpus policy" } },
+  masks: MASKS,
+  auditLiterals: "redact",
+  // Recorded rows are what the client received: a leak would be in the audit trail too.
+  recording: { rows: 10 }
+}
+
+/**
+ * Every class a masking deployment would plausibly allow, `unknown` included (DO, user
+ * functions), so that only masking stands between the client and the secrets; admin and
+ * dcl stay blocked by the default (as in the example policy).
+ */
+export const MAIN_POLICY = {
+  ...base,
+  rules: [{ id: "mbp-allow", match: { classes: ["read", "write", "ddl", "utility", "transaction", "copy-out", "unknown"] }, action: "allow" }]
+}
+
+/** Everything allowed, admin (set_config) and dcl included: masking alone. */
+export const ADMIN_POLICY = {
+  ...base,
+  rules: [{ id: "mbp-allow-all", match: { classes: ["read", "write", "ddl", "dcl", "admin", "utility", "transaction", "copy-in", "copy-out", "unknown"] }, action: "allow" }]
+}
+
+// ---------------------------------------------------------------------------------------------
+// cases
+
+/**
+ * What a step must get:
+ * - `ok`: no error;
+ * - `blocked` / `blocked:<rule>`: exactly one 42501 from Sluice (message ending `(rule <rule>)`,
+ *   or `mask:` rules when none is given... see the runner), the session usable;
+ * - `error` / `error:<SQLSTATE>`: a server error (its text withheld if it was masked);
+ * - `any`: whatever happens, as long as nothing secret is sent.
+ */
+export type Expect = "ok" | "blocked" | `blocked:${string}` | "error" | `error:${string}` | "any"
+
+/** Result rows as text (NULL as null), all result sets of the step in order. */
+export type Rows = ReadonlyArray<ReadonlyArray<string | null>>
+
+export type Step =
+  /** A simple Query. */
+  | { readonly sql: string; readonly expect?: Expect; readonly rows?: Rows }
+  /** Frontend messages in one write; one answer per Query and per Sync among them. */
+  | { readonly frames: ReadonlyArray<FrontendMessage>; readonly expect?: Expect; readonly rows?: Rows }
+  /** node-postgres (extended protocol, its own connection for the whole case). */
+  | { readonly node: { readonly text: string; readonly values?: ReadonlyArray<unknown>; readonly name?: string; readonly binary?: boolean }; readonly expect?: Expect; readonly rows?: Rows }
+
+export interface Case {
+  readonly id: string
+  readonly area: string
+  readonly title: string
+  /** Why the case is there, and what should stop it. */
+  readonly why: string
+  readonly policy?: "main" | "admin"
+  /** Run directly as the backend role before the case (the fixture is reset after every case). */
+  readonly setup?: ReadonlyArray<string>
+  readonly steps: ReadonlyArray<Step>
+  /** The case changes mb_customers' rows on purpose (the runner then skips comparing them). */
+  readonly changesRows?: boolean
+  /** Startup parameters of the case's raw session (search_path, client_encoding, ...). */
+  readonly startup?: Readonly<Record<string, string>>
+}
+
+/** A case that leaks today: which step shows it, and why it leaks. */
+export interface LeakCase extends Case {
+  /** The step (0-based) after which the secret has reached the client, for the report. */
+  readonly leakStep: number
+  /** When the leak is a number (not a needle): the rows the step returns that give it away. */
+  readonly shows?: Rows
+  /** When the leak is an SQLSTATE: the code the step fails with. */
+  readonly sqlstate?: string
+  readonly diagnosis: string
+}
+
+const q = (sql: string, expect: Expect = "ok", rows?: Rows): Step => (rows === undefined ? { sql, expect } : { sql, expect, rows })
+const SYNC: FrontendMessage = { _tag: "Sync" }
+const parse = (sql: string, name = ""): FrontendMessage => ({ _tag: "Parse", name, sql, paramTypes: [] })
+const bind = (statement = "", portal = "", resultFormats: ReadonlyArray<number> = [], params: ReadonlyArray<string | null> = []): FrontendMessage => ({
+  _tag: "Bind",
+  portal,
+  statement,
+  paramFormats: [],
+  params: params.map((p) => (p === null ? null : Buffer.from(p))),
+  resultFormats
+})
+const execute = (portal = "", maxRows = 0): FrontendMessage => ({ _tag: "Execute", portal, maxRows })
+const describe = (kind: "S" | "P", name = ""): FrontendMessage => ({ _tag: "Describe", kind, name })
+
+const MASKED_ROWS_EMAIL_SSN: Rows = [
+  [MASKED_EMAIL, REDACTED],
+  [MASKED_EMAIL, REDACTED],
+  [MASKED_EMAIL, REDACTED]
+]
+const all = (n: number, v: string | null): Rows => Array.from({ length: 3 }, () => Array.from({ length: n }, () => v))
+
+/** A harmless user-schema function whose call makes a statement's class `unknown` (created by the fixture). */
+export const UNKNOWN_CALL = "public.mb_noop(1)"
+
+export const CORPUS: ReadonlyArray<Case> = [
+  // ------------------------------------------------------------------ plain columns, by origin
+  { id: "p01", area: "plain columns", title: "the columns by name", why: "the baseline: masked by RowDescription origin", steps: [q(`SELECT email, ssn FROM ${T} ORDER BY id`, "ok", MASKED_ROWS_EMAIL_SSN)] },
+  {
+    id: "p02",
+    area: "plain columns",
+    title: "SELECT *",
+    why: "star expands to plain columns",
+    steps: [
+      q(`SELECT * FROM ${T} ORDER BY id`, "ok", [
+        ["1", "Alpha", MASKED_EMAIL, REDACTED, `{"tier": "gold"}`],
+        ["2", "Beta", MASKED_EMAIL, REDACTED, `{"tier": "silver"}`],
+        ["3", "Gamma", MASKED_EMAIL, REDACTED, `{"tier": "bronze"}`]
+      ])
+    ]
+  },
+  { id: "p03", area: "plain columns", title: "TABLE", why: "TABLE t is SELECT * FROM t", steps: [q(`TABLE ${T}`)] },
+  { id: "p04", area: "plain columns", title: "ONLY", why: "ONLY keeps the relation", steps: [q(`SELECT * FROM ONLY ${T}`)] },
+  { id: "p05", area: "plain columns", title: "quoted, schema-qualified identifiers", why: "names as the server folds them", steps: [q(`SELECT "email", "ssn" FROM "public"."${T}" ORDER BY "id"`, "ok", MASKED_ROWS_EMAIL_SSN)] },
+  { id: "p06", area: "plain columns", title: "upper-case unquoted identifiers", why: "folded to lower case", steps: [q(`SELECT EMAIL, SSN FROM PUBLIC.${T.toUpperCase()} ORDER BY ID`, "ok", MASKED_ROWS_EMAIL_SSN)] },
+  {
+    id: "p07",
+    area: "plain columns",
+    title: "search_path changed, then unqualified names",
+    why: "after SET search_path Sluice no longer knows where names resolve: any schema",
+    steps: [q("SET search_path = pg_catalog, public"), q(`SELECT email, ssn FROM ${T} ORDER BY id`, "ok", MASKED_ROWS_EMAIL_SSN), q("SET search_path = public"), q(`SELECT ssn || '' FROM ${T}`, "ok", all(1, REDACTED))]
+  },
+  {
+    id: "p08",
+    area: "plain columns",
+    title: "aliases swapping column names",
+    why: "masked by origin, not by the name the client sees",
+    steps: [q(`SELECT c.email AS name, c.ssn AS id, c.name AS email FROM ${T} c ORDER BY c.id`, "ok", [[MASKED_EMAIL, REDACTED, "Alpha"], [MASKED_EMAIL, REDACTED, "Beta"], [MASKED_EMAIL, REDACTED, "Gamma"]])]
+  },
+  { id: "p09", area: "plain columns", title: "a table alias with a column alias list, plain columns", why: "origin survives renaming the columns", steps: [q(`SELECT x, s FROM ${T} AS c(i, n, x, s) ORDER BY i`, "ok", MASKED_ROWS_EMAIL_SSN)] },
+  { id: "p10", area: "plain columns", title: "TABLESAMPLE", why: "a sampled scan keeps the origin", steps: [q(`SELECT email, ssn FROM ${T} TABLESAMPLE BERNOULLI (100) ORDER BY id`, "ok", MASKED_ROWS_EMAIL_SSN)] },
+  { id: "p11", area: "plain columns", title: "a subquery in FROM", why: "origin through a subquery", steps: [q(`SELECT s.email, s.ssn FROM (SELECT * FROM ${T}) s ORDER BY s.id`, "ok", MASKED_ROWS_EMAIL_SSN)] },
+  { id: "p12", area: "plain columns", title: "a MATERIALIZED CTE", why: "origin through a CTE", steps: [q(`WITH w AS MATERIALIZED (SELECT * FROM ${T}) SELECT email, ssn FROM w ORDER BY id`, "ok", MASKED_ROWS_EMAIL_SSN)] },
+  {
+    id: "p13",
+    area: "plain columns",
+    title: "a recursive CTE",
+    why: "a recursive CTE's columns have no origin: computed, redacted",
+    steps: [q(`WITH RECURSIVE r(e, n) AS (SELECT email, 1 FROM ${T} UNION ALL SELECT e, n + 1 FROM r WHERE n < 2) SELECT e FROM r`)]
+  },
+  { id: "p14", area: "plain columns", title: "UNION with a constant", why: "a set operation's column is computed", steps: [q(`SELECT email FROM ${T} UNION SELECT 'x' ORDER BY 1`)] },
+  { id: "p15", area: "plain columns", title: "INTERSECT and EXCEPT", why: "set operations", steps: [q(`SELECT email FROM ${T} INTERSECT SELECT email FROM ${T}`), q(`SELECT ssn FROM ${T} EXCEPT SELECT 'x'`)] },
+  { id: "p16", area: "plain columns", title: "a join with VALUES, USING", why: "a join keeps the origin", steps: [q(`SELECT t.* FROM ${T} t JOIN (VALUES (1), (2)) v(id) USING (id)`)] },
+  { id: "p17", area: "plain columns", title: "DISTINCT ON the masked column", why: "the column is projected too", steps: [q(`SELECT DISTINCT ON (email) email, ssn FROM ${T} ORDER BY email`)] },
+  { id: "p18", area: "plain columns", title: "GROUP BY the masked column, projected", why: "the group key is projected", steps: [q(`SELECT email, ssn, count(*) FROM ${T} GROUP BY email, ssn`)] },
+  {
+    id: "p19",
+    area: "plain columns",
+    title: "window functions",
+    why: "first_value / lag / nth_value are computed",
+    steps: [q(`SELECT first_value(email) OVER (ORDER BY id), lag(ssn) OVER (ORDER BY id), nth_value(email, 2) OVER () FROM ${T}`)]
+  },
+  { id: "p20", area: "plain columns", title: "LATERAL (SELECT outer column)", why: "an outer reference in a lateral subquery", steps: [q(`SELECT e FROM ${T}, LATERAL (SELECT email) t(e)`)] },
+  { id: "p21", area: "plain columns", title: "NATURAL JOIN", why: "a merged join", steps: [q(`SELECT * FROM ${T} NATURAL JOIN (SELECT 1 AS id) x`)] },
+  { id: "p22", area: "plain columns", title: "FOR UPDATE", why: "row locks make it a write, its select list still goes to the client masked", steps: [q(`SELECT email, ssn FROM ${T} ORDER BY id FOR UPDATE`, "ok", MASKED_ROWS_EMAIL_SSN)] },
+  { id: "p23", area: "plain columns", title: "a scalar subquery in VALUES", why: "computed from a projected column", steps: [q(`SELECT v FROM (VALUES ((SELECT email FROM ${T} WHERE id = 1))) t(v)`, "ok", [[REDACTED]])] },
+  {
+    id: "p24",
+    area: "plain columns",
+    title: "a whole row as a value: SELECT c, SELECT mb_customers",
+    why: "the server names the table with attribute number 0",
+    steps: [q(`SELECT c FROM ${T} c`, "ok", all(1, REDACTED)), q(`SELECT ${T} FROM ${T}`, "ok", all(1, REDACTED))]
+  },
+  { id: "p25", area: "plain columns", title: "LATERAL (SELECT c.*)", why: "outer columns through a lateral subquery's star", steps: [q(`SELECT s.* FROM ${T} c, LATERAL (SELECT c.*) s`)] },
+  { id: "p26", area: "plain columns", title: "jsonb_each_text(to_jsonb(c))", why: "every column as key/value rows", steps: [q(`SELECT e.* FROM ${T} c, LATERAL jsonb_each_text(to_jsonb(c)) e`)] },
+  { id: "p27", area: "plain columns", title: "a subquery alias renaming the columns, in an expression", why: "s(i, n, x): the subquery projects *", steps: [q(`SELECT x || '' FROM (SELECT * FROM ${T}) AS s(i, n, x)`, "ok", all(1, REDACTED))] },
+  { id: "p29", area: "plain columns", title: "a three-part name database.schema.table", why: "the catalog name is dropped", steps: [q(`SELECT email, ssn FROM app.public.${T} ORDER BY id`, "ok", MASKED_ROWS_EMAIL_SSN), q(`SELECT email || '' FROM "app"."public"."${T}"`, "ok", all(1, REDACTED))] },
+  { id: "p30", area: "plain columns", title: "the old inheritance star t*, ONLY (t)", why: "other spellings of the relation", steps: [q(`SELECT email || '' FROM ${T}*`, "ok", all(1, REDACTED)), q(`SELECT email, ssn FROM ONLY (${T}) ORDER BY id`, "ok", MASKED_ROWS_EMAIL_SSN)] },
+  { id: "p31", area: "plain columns", title: "(TABLE t) with a column alias list", why: "TABLE in a subquery, renamed", steps: [q(`SELECT x || '' FROM (TABLE ${T}) t(i, n, x)`, "ok", all(1, REDACTED))] },
+  { id: "p32", area: "plain columns", title: "GROUPING SETS over the masked column", why: "grouping sets null out keys", steps: [q(`SELECT email, count(*) FROM ${T} GROUP BY GROUPING SETS ((email), ())`)] },
+  { id: "p28", area: "plain columns", title: "client_encoding LATIN1 at startup", why: "the values are ASCII: masked as under UTF8", startup: { client_encoding: "LATIN1" }, steps: [q(`SELECT email, ssn FROM ${T} ORDER BY id`, "ok", MASKED_ROWS_EMAIL_SSN)] },
+
+  // ------------------------------------------------------------------ computed columns
+  { id: "c01", area: "computed columns", title: "email::bytea", why: "a cast is computed: non-text types become NULL", steps: [q(`SELECT email::bytea, ssn::bytea FROM ${T}`, "ok", all(2, null))] },
+  { id: "c02", area: "computed columns", title: "hex encoding", why: "encode() is computed", steps: [q(`SELECT encode(convert_to(email, 'UTF8'), 'hex') FROM ${T}`, "ok", all(1, REDACTED))] },
+  { id: "c03", area: "computed columns", title: "base64 encoding", why: "encode() is computed", steps: [q(`SELECT encode(convert_to(ssn, 'UTF8'), 'base64') FROM ${T}`, "ok", all(1, REDACTED))] },
+  { id: "c04", area: "computed columns", title: "md5 and sha256", why: "a hash of a secret is the secret (brute force over a small space)", steps: [q(`SELECT md5(email), sha256(convert_to(ssn, 'UTF8')) FROM ${T}`, "ok", all(2, null).map(() => [REDACTED, null]))] },
+  { id: "c05", area: "computed columns", title: "left / substr / right", why: "pieces of a secret", steps: [q(`SELECT left(email, 8), substr(ssn, 1, 6), right(email, 12) FROM ${T}`, "ok", all(3, REDACTED))] },
+  { id: "c06", area: "computed columns", title: "reverse", why: "the secret backwards", steps: [q(`SELECT reverse(email), reverse(ssn) FROM ${T}`, "ok", all(2, REDACTED))] },
+  { id: "c07", area: "computed columns", title: "format with %s, %I, %L", why: "formatting", steps: [q(`SELECT format('%s|%I|%L', email, ssn, email) FROM ${T}`, "ok", all(1, REDACTED))] },
+  { id: "c08", area: "computed columns", title: "concatenation", why: "concat, ||, concat_ws", steps: [q(`SELECT concat(email, ''), email || '', concat_ws(',', ssn, name) FROM ${T}`, "ok", all(3, REDACTED))] },
+  { id: "c09", area: "computed columns", title: "upper / lower / initcap", why: "case changes", steps: [q(`SELECT upper(email), lower(ssn), initcap(email) FROM ${T}`, "ok", all(3, REDACTED))] },
+  {
+    id: "c10",
+    area: "computed columns",
+    title: "translate (a Caesar shift)",
+    why: "an encoding no needle would catch: the rows must be redacted",
+    steps: [q(`SELECT translate(email, 'abcdefghijklmnopqrstuvwxyz0123456789', 'bcdefghijklmnopqrstuvwxyza1234567890') FROM ${T}`, "ok", all(1, REDACTED))]
+  },
+  { id: "c11", area: "computed columns", title: "overlay / split_part / replace", why: "string surgery", steps: [q(`SELECT overlay(email placing '#' from 1 for 1), split_part(email, '@', 1), replace(ssn, '-', '') FROM ${T}`, "ok", all(3, REDACTED))] },
+  { id: "c12", area: "computed columns", title: "regexp_replace spacing out characters, regexp_split_to_array", why: "a spaced-out secret", steps: [q(`SELECT regexp_replace(email, '(.)', '\\1 ', 'g'), regexp_split_to_array(ssn, '') FROM ${T}`, "ok", all(2, null).map(() => [REDACTED, null]))] },
+  {
+    id: "c13",
+    area: "computed columns",
+    title: "numbers derived from a masked column",
+    why: "length, position, ascii, octet_length would leak it bit by bit: computed ints are NULL",
+    steps: [q(`SELECT length(email), position('@' in email), ascii(substr(ssn, 1, 1)), octet_length(ssn) FROM ${T}`, "ok", all(4, null))]
+  },
+  { id: "c14", area: "computed columns", title: "booleans over a masked column", why: "a comparison in the select list is a value", steps: [q(`SELECT email = 'x', ssn LIKE '9%', email IS NULL FROM ${T}`, "ok", all(3, null))] },
+  { id: "c15", area: "computed columns", title: "CASE WHEN over a masked column", why: "over-masked: the constant is redacted too, since the column is used as a value", steps: [q(`SELECT CASE WHEN email LIKE 'z%' THEN 'a' ELSE 'b' END FROM ${T}`, "ok", all(1, REDACTED))] },
+  { id: "c16", area: "computed columns", title: "aggregates", why: "count(DISTINCT), min, max", steps: [q(`SELECT count(DISTINCT email), min(ssn), max(email) FROM ${T}`, "ok", [[null, REDACTED, REDACTED]])] },
+  {
+    id: "c17",
+    area: "computed columns",
+    title: "string_agg / array_agg / json_agg / jsonb_agg",
+    why: "aggregated secrets",
+    steps: [q(`SELECT string_agg(email, ','), array_agg(ssn), json_agg(email), jsonb_agg(ssn) FROM ${T}`, "ok", [[REDACTED, null, `"****"`, `"****"`]])]
+  },
+  {
+    id: "c18",
+    area: "computed columns",
+    title: "whole-row references",
+    why: "to_jsonb(c), row_to_json(c), c::text, row(c.*)::text",
+    steps: [q(`SELECT to_jsonb(c), row_to_json(c), c::text, row(c.*)::text FROM ${T} c`, "ok", all(4, null).map(() => [`"****"`, `"****"`, REDACTED, REDACTED]))]
+  },
+  { id: "c19", area: "computed columns", title: "(c).email field selection", why: "a field of a whole-row value", steps: [q(`SELECT (c).email, (c).ssn FROM ${T} c`)] },
+  { id: "c20", area: "computed columns", title: "json_agg of whole rows", why: "every row in one JSON value", steps: [q(`SELECT json_agg(c) FROM ${T} c`, "ok", [[`"****"`]])] },
+  {
+    id: "c21",
+    area: "computed columns",
+    title: "jsonb_build_object, appended to an unmasked jsonb",
+    why: "the unmasked note carrying a masked value",
+    steps: [q(`SELECT jsonb_build_object('e', email, 's', ssn), note || jsonb_build_object('e', email) FROM ${T}`, "ok", all(2, `"****"`))]
+  },
+  { id: "c22", area: "computed columns", title: "xmlelement / xmlforest", why: "XML", steps: [q(`SELECT xmlelement(name x, email), xmlforest(ssn) FROM ${T}`)] },
+  { id: "c23", area: "computed columns", title: "to_tsvector", why: "a text search vector keeps the lexemes", steps: [q(`SELECT to_tsvector('simple', email), email::tsvector FROM ${T}`)] },
+  { id: "c24", area: "computed columns", title: "casts to other string types and a collation", why: "name, char(n), varchar(n), COLLATE", steps: [q(`SELECT email::name, email::char(40), email::varchar(40), email COLLATE "C" FROM ${T}`)] },
+  { id: "c25", area: "computed columns", title: "COALESCE / NULLIF / GREATEST / (SELECT email)", why: "conditional expressions", steps: [q(`SELECT COALESCE(email, ''), NULLIF(ssn, ''), GREATEST(email, ''), (SELECT email) FROM ${T}`)] },
+  { id: "c26", area: "computed columns", title: "ARRAY[...] and ROW(...)", why: "containers", steps: [q(`SELECT ARRAY[email, ssn], ROW(email, ssn) FROM ${T}`)] },
+  { id: "c27", area: "computed columns", title: "jsonb_path_query over to_jsonb(c)", why: "a JSON path into the whole row", steps: [q(`SELECT jsonb_path_query(to_jsonb(c), '$.email') FROM ${T} c`)] },
+  { id: "c28", area: "computed columns", title: "quote_literal / quote_ident / quote_nullable", why: "quoting", steps: [q(`SELECT quote_literal(email), quote_ident(ssn), quote_nullable(email) FROM ${T}`)] },
+  { id: "c29", area: "computed columns", title: "scalar subquery and ARRAY(subquery) without FROM", why: "a statement over no table of its own", steps: [q(`SELECT (SELECT email FROM ${T} WHERE id = 1), ARRAY(SELECT ssn FROM ${T})`, "ok", [[REDACTED, null]])] },
+  { id: "c30", area: "computed columns", title: "unnest(ARRAY(subquery)) in FROM", why: "a set-returning function over the secrets", steps: [q(`SELECT * FROM unnest(ARRAY(SELECT email FROM ${T})) u`, "ok", all(1, REDACTED))] },
+  { id: "c31", area: "computed columns", title: "ROWS FROM with a column alias", why: "the column alias names no masked column", steps: [q(`SELECT x FROM ROWS FROM (unnest(ARRAY(SELECT ssn FROM ${T}))) AS r(x)`, "ok", all(1, REDACTED))] },
+  { id: "c32", area: "computed columns", title: "pg_typeof, and a no-op cast to text", why: "email::text is the column itself (origin kept)", steps: [q(`SELECT pg_typeof(email)::text, email::text FROM ${T}`, "ok", all(2, null).map(() => [REDACTED, MASKED_EMAIL]))] },
+  { id: "c33", area: "computed columns", title: "functional notation email(c)", why: "email(c) is c.email; Sluice reads a call of an unknown function: the statement is masked entirely", steps: [q(`SELECT email(c), ssn(c) FROM ${T} c`)] },
+  { id: "c34", area: "computed columns", title: "convert_to and decode", why: "bytea forms", steps: [q(`SELECT convert_to(email, 'LATIN1'), decode(replace(ssn, '-', ''), 'escape') FROM ${T}`, "ok", all(2, null))] },
+  { id: "c35", area: "computed columns", title: "an SSN as a number, in hex", why: "to_hex of the digits", steps: [q(`SELECT to_hex(replace(ssn, '-', '')::int), replace(ssn, '-', '')::int FROM ${T}`, "ok", all(2, null).map(() => [REDACTED, null]))] },
+  {
+    id: "c36",
+    area: "computed columns",
+    title: "one character per row, reassembled",
+    why: "generate_series over substr, string_agg",
+    steps: [q(`SELECT string_agg(substr(email, g, 1), '' ORDER BY g) FROM ${T}, generate_series(1, 30) g GROUP BY id`, "ok", all(1, REDACTED))]
+  },
+  { id: "c37", area: "computed columns", title: "UNION ALL of a masked and an unmasked column", why: "the union's column is computed", steps: [q(`SELECT email FROM ${T} UNION ALL SELECT name FROM ${T}`)] },
+  { id: "c39", area: "computed columns", title: "a Unicode-escaped column name", why: `U&"\\0065mail" is email`, steps: [q(`SELECT U&"\\0065mail" || '' FROM ${T}`, "ok", all(1, REDACTED))] },
+  { id: "c40", area: "computed columns", title: "concat(c.*)", why: "a star as function arguments", steps: [q(`SELECT concat(c.*) FROM ${T} c`, "ok", all(1, REDACTED))] },
+  { id: "c41", area: "computed columns", title: "a whole row from a scalar subquery, as text", why: "(SELECT c ...)::text", steps: [q(`SELECT (SELECT c FROM ${T} c LIMIT 1)::text`, "ok", [[REDACTED]])] },
+  { id: "c42", area: "computed columns", title: "masked values among 250 kB rows", why: "rows larger than a read: masking across chunks", steps: [q(`SELECT email, repeat(name, 50000), ssn, md5(email) FROM ${T} ORDER BY id`)] },
+  {
+    id: "c43",
+    area: "computed columns",
+    title: "json_populate_recordset over json_agg(c)",
+    why: "the row type comes back as columns named email and ssn, computed",
+    steps: [q(`SELECT email, ssn FROM json_populate_recordset(null::${T}, (SELECT json_agg(c) FROM ${T} c))`, "ok", all(2, REDACTED))]
+  },
+  { id: "c44", area: "computed columns", title: "json_to_recordset with a column definition list", why: "r(email text, ssn text) from json_agg(c)", steps: [q(`SELECT * FROM json_to_recordset((SELECT json_agg(c) FROM ${T} c)) AS r(email text, ssn text)`, "ok", all(2, REDACTED))] },
+  { id: "c38", area: "computed columns", title: "a CTE with a column alias list", why: "the CTE's query projects email", steps: [q(`WITH w(a) AS (SELECT email FROM ${T}) SELECT a || '' FROM w`, "ok", all(1, REDACTED))] },
+
+  // ------------------------------------------------------------------ column alias lists (leaked until 161b60d)
+  { id: "a01", area: "column alias lists", title: "an expression over an aliased column: x || '' FROM t AS c(i, n, x)", why: "a name through an alias that renames columns may be any column", steps: [q(`SELECT x || '' FROM ${T} AS c(i, n, x)`, "ok", all(1, REDACTED))] },
+  { id: "a02", area: "column alias lists", title: "string_agg over an aliased ssn", why: "as a01, an aggregate", steps: [q(`SELECT string_agg(s, ',') FROM ${T} AS c(i, n, e, s)`, "ok", [[REDACTED]])] },
+  { id: "a03", area: "column alias lists", title: "a scalar subquery over an aliased column", why: "as a01, the outer column computed", steps: [q(`SELECT (SELECT x FROM ${T} AS c(i, n, x) WHERE i = 1) AS v`, "ok", [[REDACTED]])] },
+  { id: "a04", area: "column alias lists", title: "a join alias list: (t JOIN o ON true) AS j(i, n, x)", why: "the alias of a join", steps: [q(`SELECT j.x || '' FROM (${T} JOIN ${O} ON true) AS j(i, n, x)`, "ok", all(1, REDACTED))] },
+  { id: "a05", area: "column alias lists", title: "CREATE TEMP TABLE AS over an aliased column", why: "storing through the alias", steps: [q(`CREATE TEMP TABLE mb_t AS SELECT x FROM ${T} AS c(i, n, x)`, "blocked"), q("SELECT * FROM mb_t", "error:42P01")] },
+  { id: "a06", area: "column alias lists", title: "INSERT ... SELECT an aliased column into another table", why: "storing through the alias", steps: [q(`INSERT INTO ${O} SELECT x FROM ${T} AS c(i, n, x)`, "blocked"), q(`SELECT v FROM ${O}`, "ok", [["seed"]])] },
+  { id: "a07", area: "column alias lists", title: "CREATE VIEW over an aliased column", why: "the refused view, through the alias", steps: [q(`CREATE VIEW mb_v AS SELECT x FROM ${T} AS c(i, n, x)`, "blocked"), q("SELECT * FROM mb_v", "error:42P01")] },
+  { id: "a08", area: "column alias lists", title: "UPDATE ... SET name = an aliased email FROM the same table", why: "storing into an unmasked column of the same table", steps: [q(`UPDATE ${T} SET name = c2.x FROM ${T} AS c2(i, n, x) WHERE c2.i = ${T}.id`, "blocked"), q(`SELECT name FROM ${T} ORDER BY id`, "ok", [["Alpha"], ["Beta"], ["Gamma"]])] },
+  { id: "a09", area: "column alias lists", title: "INSERT ... SELECT through a subquery alias list", why: "s(i, n, x) over SELECT *", steps: [q(`INSERT INTO ${O} SELECT x FROM (SELECT * FROM ${T}) AS s(i, n, x)`, "blocked")] },
+  { id: "a10", area: "column alias lists", title: "a CTE alias list over SELECT *", why: "w(x) renames the first column only... of a star", steps: [q(`WITH w(i, n, x) AS (SELECT * FROM ${T}) SELECT x || '' FROM w`, "ok", all(1, REDACTED))] },
+
+  // ------------------------------------------------------------------ extended protocol
+  { id: "x01", area: "extended protocol", title: "node-postgres with a parameter", why: "Sluice describes the portal before Execute", steps: [{ node: { text: `SELECT email, ssn FROM ${T} WHERE id = $1`, values: [1] }, expect: "ok", rows: [[MASKED_EMAIL, REDACTED]] }] },
+  {
+    id: "x02",
+    area: "extended protocol",
+    title: "node-postgres named statement, executed three times",
+    why: "a cached description must not matter",
+    steps: [1, 2, 3].map((id) => ({ node: { name: "mb_named", text: `SELECT email, md5(ssn) FROM ${T} WHERE id = $1`, values: [id] }, expect: "ok" as const, rows: [[MASKED_EMAIL, REDACTED]] }))
+  },
+  { id: "x03", area: "extended protocol", title: "node-postgres binary results", why: "masks in binary format", steps: [{ node: { text: `SELECT email, ssn, md5(email), length(ssn) FROM ${T} WHERE id > $1`, values: [0], binary: true }, expect: "ok" }] },
+  { id: "x04", area: "extended protocol", title: "Parse/Bind/Execute with no Describe, binary results", why: "the client never asks for a description", steps: [{ frames: [parse(`SELECT email, ssn, reverse(email) FROM ${T}`), bind("", "", [1]), execute(), SYNC], expect: "ok" }] },
+  {
+    id: "x05",
+    area: "extended protocol",
+    title: "a named portal executed one row at a time",
+    why: "PortalSuspended, then more Executes of the same portal",
+    steps: [{ frames: [parse(`SELECT email, ssn FROM ${T} ORDER BY id`), bind("", "mb_portal"), execute("mb_portal", 1), execute("mb_portal", 1), execute("mb_portal", 0), SYNC], expect: "ok", rows: MASKED_ROWS_EMAIL_SSN }]
+  },
+  {
+    id: "x06",
+    area: "extended protocol",
+    title: "Describe of the statement, then Bind with binary formats",
+    why: "the client's description is of the statement; the rows are masked by the portal's",
+    steps: [{ frames: [parse(`SELECT email, ssn, note FROM ${T}`, "mb_s6"), describe("S", "mb_s6"), SYNC, bind("mb_s6", "", [1, 1, 1]), execute(), SYNC], expect: "ok" }]
+  },
+  {
+    id: "x07",
+    area: "extended protocol",
+    title: "a masked and an unmasked statement in one batch",
+    why: "each Execute's results belong to its own statement",
+    steps: [{ frames: [parse(`SELECT email FROM ${T}`), bind(), execute(), parse("SELECT 'x' AS v"), bind(), execute(), SYNC], expect: "ok" }]
+  },
+  {
+    id: "x08",
+    area: "extended protocol",
+    title: "an error, Sync, then a masked statement in the same write",
+    why: "skipping to Sync must not shift what is masked",
+    steps: [{ frames: [parse("SELECT 1/0"), bind(), execute(), SYNC, parse(`SELECT email, ssn FROM ${T}`), bind(), execute(), SYNC], expect: "error:22012" }]
+  },
+  {
+    id: "x09",
+    area: "extended protocol",
+    title: "a named statement bound again in later batches",
+    why: "the named statement's masking is remembered",
+    steps: [
+      { frames: [parse(`SELECT email, ssn FROM ${T} ORDER BY id`, "mb_s9"), SYNC], expect: "ok" },
+      { frames: [bind("mb_s9"), execute(), SYNC], expect: "ok", rows: MASKED_ROWS_EMAIL_SSN },
+      { frames: [bind("mb_s9"), execute(), SYNC], expect: "ok", rows: MASKED_ROWS_EMAIL_SSN }
+    ]
+  },
+  { id: "x10", area: "extended protocol", title: "a computed column with a text parameter", why: "parameters do not change the masking", steps: [{ frames: [parse(`SELECT md5(email || $1) FROM ${T}`), bind("", "", [], ["salt"]), execute(), SYNC], expect: "ok", rows: all(1, REDACTED) }] },
+  { id: "x11", area: "extended protocol", title: "a failing cast, extended", why: "the error text is withheld", steps: [{ node: { text: `SELECT ssn::int FROM ${T} WHERE id = $1`, values: [1] }, expect: "error:22P02" }] },
+  {
+    id: "x12",
+    area: "extended protocol",
+    title: "a named statement closed and parsed again with harmless text",
+    why: "Close then Parse really replaces the statement",
+    steps: [{ frames: [parse(`SELECT email FROM ${T}`, "mb_s12"), { _tag: "Close", kind: "S", name: "mb_s12" }, parse("SELECT 'x' AS email", "mb_s12"), bind("mb_s12"), execute(), SYNC], expect: "ok", rows: [["x"]] }]
+  },
+  {
+    id: "x13",
+    area: "extended protocol",
+    title: "a pipelined simple Query between masked extended batches",
+    why: "responses of mixed protocols, in order",
+    steps: [{ frames: [parse(`SELECT ssn FROM ${T}`), bind(), execute(), SYNC, { _tag: "Query", sql: `SELECT email FROM ${T}; SELECT 'x'` }, parse(`SELECT email FROM ${T}`), bind(), execute(), SYNC], expect: "ok" }]
+  },
+
+  // ------------------------------------------------------------------ prepared statements (SQL)
+  { id: "s01", area: "prepared statements", title: "PREPARE / EXECUTE", why: "EXECUTE is judged by the body Sluice saw", steps: [q(`PREPARE mb_p1 AS SELECT email, ssn FROM ${T} ORDER BY id`), q("EXECUTE mb_p1", "ok", MASKED_ROWS_EMAIL_SSN)] },
+  { id: "s02", area: "prepared statements", title: "PREPARE with a parameter, a computed column", why: "EXECUTE with arguments", steps: [q(`PREPARE mb_p2 (int) AS SELECT md5(email) FROM ${T} WHERE id = $1`), q("EXECUTE mb_p2(1)", "ok", [[REDACTED]])] },
+  {
+    id: "s03",
+    area: "prepared statements",
+    title: "a protocol-level statement run by SQL EXECUTE",
+    why: "Sluice never saw a PREPARE of that name: the statement is masked entirely",
+    steps: [{ frames: [parse(`SELECT email, ssn FROM ${T}`, "mb_s3"), SYNC], expect: "ok" }, q("EXECUTE mb_s3")]
+  },
+  {
+    id: "s04",
+    area: "prepared statements",
+    title: "a DEALLOCATE that failed (aborted transaction), then EXECUTE",
+    why: "Sluice forgot the body; the server did not: EXECUTE of an unseen body is masked entirely",
+    steps: [q(`PREPARE mb_p4 AS SELECT email, ssn FROM ${T}`), q("BEGIN"), q("SELECT 1/0", "error:22012"), q("DEALLOCATE mb_p4", "error:25P02"), q("ROLLBACK"), q("EXECUTE mb_p4")]
+  },
+  { id: "s05", area: "prepared statements", title: "EXPLAIN ANALYZE VERBOSE of an EXECUTE", why: "plan output of a masked statement (computed: redacted)", steps: [q(`PREPARE mb_p5 AS SELECT email FROM ${T}`), q("EXPLAIN (ANALYZE, VERBOSE) EXECUTE mb_p5")] },
+
+  // ------------------------------------------------------------------ writes and DDL that would store masked values
+  { id: "w01", area: "storing masked values", title: "INSERT ... SELECT email", why: "stored unmasked", steps: [q(`INSERT INTO ${O} SELECT email FROM ${T}`, "blocked:mask:mb-email")] },
+  { id: "w02", area: "storing masked values", title: "CREATE TEMP TABLE AS", why: "stored unmasked", steps: [q(`CREATE TEMP TABLE mb_t AS SELECT email FROM ${T}`, "blocked:mask:mb-email")] },
+  { id: "w03", area: "storing masked values", title: "SELECT ... INTO TEMP", why: "stored unmasked", steps: [q(`SELECT ssn INTO TEMP mb_t FROM ${T}`, "blocked:mask:mb-ssn")] },
+  { id: "w04", area: "storing masked values", title: "UPDATE another table SET v = (subquery)", why: "stored unmasked", steps: [q(`UPDATE ${O} SET v = (SELECT email FROM ${T} LIMIT 1)`, "blocked:mask:mb-email")] },
+  { id: "w05", area: "storing masked values", title: "UPDATE the same table SET name = email", why: "into an unmasked column of the same table", steps: [q(`UPDATE ${T} SET name = email`, "blocked:mask:mb-email")] },
+  { id: "w06", area: "storing masked values", title: "UPDATE SET note = jsonb_build_object(email)", why: "into the unmasked jsonb", steps: [q(`UPDATE ${T} SET note = jsonb_build_object('e', email)`, "blocked:mask:mb-email")] },
+  { id: "w07", area: "storing masked values", title: "UPDATE SET ssn = ssn::int::text", why: "a write whose error would quote the value", steps: [q(`UPDATE ${T} SET ssn = ssn::int::text`, "blocked:mask:mb-ssn")] },
+  { id: "w08", area: "storing masked values", title: "a data-modifying CTE storing email into name, returning it", why: "WITH x AS (UPDATE ... RETURNING)", steps: [q(`WITH x AS (UPDATE ${T} SET name = email RETURNING name) SELECT * FROM x`, "blocked:mask:mb-email")] },
+  { id: "w09", area: "storing masked values", title: "INSERT ... SELECT string_agg(ssn)", why: "an aggregate stored", steps: [q(`INSERT INTO ${O} SELECT string_agg(ssn, ',') FROM ${T}`, "blocked:mask:mb-ssn")] },
+  { id: "w10", area: "storing masked values", title: "MERGE ... INSERT VALUES (c.email)", why: "MERGE into another table", steps: [q(`MERGE INTO ${O} o USING ${T} c ON false WHEN NOT MATCHED THEN INSERT VALUES (c.email)`, "blocked:mask:mb-email")] },
+  { id: "w11", area: "storing masked values", title: "MERGE into the same table SET name = s.email", why: "MERGE UPDATE", steps: [q(`MERGE INTO ${T} t USING ${T} s ON t.id = s.id WHEN MATCHED THEN UPDATE SET name = s.email`, "blocked:mask:mb-email")] },
+  {
+    id: "w12",
+    area: "storing masked values",
+    title: "ON CONFLICT DO UPDATE SET name = the existing email",
+    why: "the conflicting row's value",
+    steps: [q(`INSERT INTO ${T} (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = ${T}.email`, "blocked:mask:mb-email")]
+  },
+  {
+    id: "w13",
+    area: "storing masked values",
+    title: "views and a materialized view over masked columns",
+    why: "a view would read them behind Sluice's back later",
+    steps: [q(`CREATE VIEW mb_v AS SELECT email FROM ${T}`, "blocked:mask:mb-email"), q(`CREATE VIEW mb_v AS SELECT * FROM ${T}`, "blocked"), q(`CREATE MATERIALIZED VIEW mb_mv AS SELECT ssn FROM ${T}`, "blocked:mask:mb-ssn"), q(`CREATE TEMP VIEW mb_v AS SELECT c FROM ${T} c`, "blocked")]
+  },
+  { id: "w14", area: "storing masked values", title: "a generated column copying email", why: "stored by the server on every row", steps: [q(`ALTER TABLE ${T} ADD COLUMN e2 text GENERATED ALWAYS AS (email) STORED`, "blocked:mask:mb-email")] },
+  { id: "w15", area: "storing masked values", title: "ALTER COLUMN name TYPE text USING email", why: "rewrites name from email", steps: [q(`ALTER TABLE ${T} ALTER COLUMN name TYPE text USING email`, "blocked:mask:mb-email")] },
+  { id: "w16", area: "storing masked values", title: "a SQL-standard function body reading email", why: "Sluice sees this body (RETURN ...)", steps: [q(`CREATE FUNCTION mb_f() RETURNS text LANGUAGE sql RETURN (SELECT email FROM ${T} LIMIT 1)`, "blocked:mask:mb-email")] },
+  { id: "w17", area: "storing masked values", title: "a rule copying old.email", why: "a rule stores on every UPDATE", steps: [q(`CREATE RULE mb_r AS ON UPDATE TO ${T} DO ALSO INSERT INTO ${O} VALUES (old.email)`, "blocked:mask:mb-email")] },
+  {
+    id: "w18",
+    area: "storing masked values",
+    title: "an UPDATE filtering on email, RETURNING the masked columns",
+    why: "filtering runs; RETURNING is masked",
+    changesRows: true,
+    steps: [q(`UPDATE ${T} SET name = 'renamed' WHERE email LIKE 'z%' AND id = 1 RETURNING email, ssn`, "ok", [[MASKED_EMAIL, REDACTED]])]
+  },
+  { id: "w19", area: "storing masked values", title: "DELETE ... RETURNING *", why: "RETURNING of deleted rows", changesRows: true, steps: [q(`DELETE FROM ${T} WHERE id = 3 RETURNING *`, "ok", [["3", "Gamma", MASKED_EMAIL, REDACTED, `{"tier": "bronze"}`]])] },
+  { id: "w20", area: "storing masked values", title: "a data-modifying CTE returning deleted emails to the outer query", why: "projected, not returned: stored or sent", changesRows: true, steps: [q(`WITH d AS (DELETE FROM ${T} WHERE id = 3 RETURNING email) SELECT * FROM d`, "blocked:mask:mb-email")] },
+  { id: "w21", area: "storing masked values", title: "lo_from_bytea(email) in the select list", why: "a large object is stored data", steps: [q(`SELECT lo_from_bytea(0, convert_to(email, 'UTF8')) FROM ${T}`, "blocked:mask:mb-email")] },
+  { id: "w22", area: "storing masked values", title: "pg_notify(email) in the select list, with LISTEN", why: "a notification payload", steps: [q("LISTEN mb_c"), q(`SELECT pg_notify('mb_c', email) FROM ${T}`, "blocked:mask:mb-email")] },
+  { id: "w23", area: "storing masked values", title: "setval(length(email)) in the select list", why: "a sequence stores a number", steps: [q(`SELECT setval('mb_seq', length(email)) FROM ${T}`, "blocked:mask:mb-email")] },
+  { id: "w24", area: "storing masked values", title: "INSERT ... SELECT name WHERE email LIKE", why: "filtering only: runs, stores no masked value", steps: [q(`INSERT INTO ${O} SELECT name FROM ${T} WHERE email LIKE 'z%'`), q(`SELECT v FROM ${O} ORDER BY v`, "ok", [["Alpha"], ["Beta"], ["Gamma"], ["seed"]])] },
+  { id: "w25", area: "storing masked values", title: "a unique expression index over email", why: "an index stores the values", steps: [q(`CREATE UNIQUE INDEX mb_ix ON ${T} (lower(email))`, "blocked:mask:mb-email")] },
+  { id: "w26", area: "storing masked values", title: "a failing CHECK constraint over ssn::int", why: "validating the constraint fails on a value", steps: [q(`ALTER TABLE ${T} ADD CONSTRAINT mb_ck CHECK (ssn::int > 0)`, "blocked:mask:mb-ssn")] },
+  {
+    id: "w28",
+    area: "storing masked values",
+    title: "CREATE VIEW over email with a call that makes a read unknown",
+    why: "a definition's calls do not escalate its class: the view stays ddl, refused for storing",
+    steps: [q(`CREATE VIEW mb_v AS SELECT email, ssn, query_to_xml('select 1', true, true, '') AS q FROM ${T}`, "blocked:mask:mb-email")]
+  },
+  { id: "w29", area: "storing masked values", title: "INSERT ... TABLE", why: "TABLE as an INSERT source", setup: [`CREATE TABLE public.mb_copy (LIKE public.${T})`], steps: [q(`INSERT INTO mb_copy TABLE ${T}`, "blocked:mask:mb-email")] },
+  { id: "w30", area: "storing masked values", title: "CREATE TEMP TABLE AS TABLE", why: "TABLE as a CTAS query", steps: [q(`CREATE TEMP TABLE mb_t AS TABLE ${T}`, "blocked:mask:mb-email")] },
+  { id: "w31", area: "storing masked values", title: "UPDATE SET (name, note) = (SELECT email, NULL ...)", why: "a multiple-column assignment from a subquery", steps: [q(`UPDATE ${T} SET (name, note) = (SELECT email, NULL FROM ${T} c2 WHERE c2.id = ${T}.id)`, "blocked:mask:mb-email")] },
+  { id: "w32", area: "storing masked values", title: "INSERT ... SELECT email FROM json_populate_recordset(json_agg(c))", why: "the whole row, through JSON", steps: [q(`INSERT INTO ${O} SELECT email FROM json_populate_recordset(null::${T}, (SELECT json_agg(c) FROM ${T} c))`, "blocked:mask:mb-email")] },
+  { id: "w33", area: "storing masked values", title: "INSERT ... RETURNING the whole row", why: "RETURNING mb_customers", changesRows: true, steps: [q(`INSERT INTO ${T} (id, name, email, ssn) VALUES (7, 'n', 'n7@leak.test', '000-00-0007') RETURNING ${T}`, "ok", [[REDACTED]])] },
+  { id: "w34", area: "storing masked values", title: "INSERT ... SELECT v FROM t, LATERAL (SELECT email) l(v)", why: "a lateral alias renaming a projected column", steps: [q(`INSERT INTO ${O} SELECT v FROM ${T}, LATERAL (SELECT email) l(v)`, "blocked:mask:mb-email")] },
+  {
+    id: "w35",
+    area: "storing masked values",
+    title: "COPY to a server file or program (admin allowed)",
+    why: "stored on the server, where pg_read_file could read it back",
+    policy: "admin",
+    steps: [q(`COPY ${T} TO '/tmp/mb_masking_corpus'`, "blocked:mask:mb-email"), q(`COPY (SELECT email FROM ${T}) TO PROGRAM 'cat'`, "blocked:mask:mb-email")]
+  },
+  { id: "w27", area: "storing masked values", title: "set_config(email) in the select list (admin allowed)", why: "a setting is stored session state", policy: "admin", steps: [q(`SELECT set_config('mb.x', email, false) FROM ${T}`, "blocked:mask:mb-email"), q("SELECT current_setting('mb.x', true)", "ok", [[null]])] },
+
+  // ------------------------------------------------------------------ error and notice texts
+  { id: "e01", area: "error texts", title: "ssn::int", why: "22P02 quotes the value", steps: [q(`SELECT ssn::int FROM ${T}`, "error:22P02")] },
+  { id: "e02", area: "error texts", title: "email::int for one row", why: "22P02 quotes the value", steps: [q(`SELECT email::int FROM ${T} WHERE id = 2`, "error:22P02")] },
+  { id: "e03", area: "error texts", title: "a failing cast in WHERE", why: "no masked column projected, the error still quotes it", steps: [q(`SELECT 1 FROM ${T} WHERE ssn::int > 0`, "error:22P02")] },
+  { id: "e04", area: "error texts", title: "division by zero, filtered on email", why: "an error of a masked statement", steps: [q(`SELECT 1/0 FROM ${T} WHERE email LIKE 'z%'`, "error:22012")] },
+  { id: "e05", area: "error texts", title: "email::regclass", why: "relation ... does not exist quotes the value", steps: [q(`SELECT email::regclass FROM ${T}`, "error:3F000")] },
+  { id: "e06", area: "error texts", title: "email::jsonb", why: "the JSON parser quotes the token and the line", steps: [q(`SELECT email::jsonb FROM ${T}`, "error:22P02")] },
+  { id: "e07", area: "error texts", title: "email::uuid, ssn::date", why: "input syntax errors", steps: [q(`SELECT email::uuid FROM ${T}`, "error:22P02"), q(`SELECT ssn::date FROM ${T}`, "error:22008")] },
+  { id: "e08", area: "error texts", title: "xmlparse(document ssn)", why: "XML errors carry a DETAIL with the text", steps: [q(`SELECT xmlparse(document ssn) FROM ${T}`, "error:2200M")] },
+  { id: "e09", area: "error texts", title: "email::jsonpath", why: "a jsonpath syntax error quotes the text", steps: [q(`SELECT jsonb_path_query('{}', email::jsonpath) FROM ${T}`, "error:42601")] },
+  { id: "e10", area: "error texts", title: "a failing cast in a scalar subquery in WHERE", why: "nested", steps: [q(`SELECT id FROM ${T} WHERE id = (SELECT ssn::int FROM ${T} LIMIT 1)`, "error:22P02")] },
+  { id: "e11", area: "error texts", title: "DELETE ... WHERE ssn::int = 1", why: "a write's error", steps: [q(`DELETE FROM ${T} WHERE ssn::int = 1`, "error:22P02")] },
+  {
+    id: "e12",
+    area: "error texts",
+    title: "a unique constraint over duplicated emails",
+    why: "23505's DETAIL: Key (email)=(...) is duplicated",
+    setup: [`ALTER TABLE ${T} DROP CONSTRAINT ${T}_email_key`, `INSERT INTO ${T} SELECT 4, 'Dup', email, NULL, NULL FROM ${T} WHERE id = 1`],
+    changesRows: true,
+    steps: [q(`ALTER TABLE ${T} ADD CONSTRAINT mb_email_uq UNIQUE (email)`, "error:23505")]
+  },
+  { id: "e13", area: "error texts", title: "a primary key violation", why: "23505's DETAIL quotes the key", steps: [q(`INSERT INTO ${T} (id, name) VALUES (1, 'x')`, "error:23505")] },
+  { id: "e14", area: "error texts", title: "RAISE NOTICE of an email in a DO block", why: "DO is masked entirely: its notices are withheld", steps: [q(`DO $$ BEGIN RAISE NOTICE 'v=%', (SELECT email FROM ${T} WHERE id = 1); END $$`)] },
+  { id: "e15", area: "error texts", title: "RAISE EXCEPTION of an ssn in a DO block", why: "DO is masked entirely: its errors are withheld", steps: [q(`DO $$ BEGIN RAISE EXCEPTION 'v=%', (SELECT ssn FROM ${T} WHERE id = 1); END $$`, "error:P0001")] },
+  {
+    id: "e16",
+    area: "error texts",
+    title: "RAISE ... USING DETAIL / HINT in a DO block",
+    why: "every quoting field is withheld",
+    steps: [q(`DO $$ BEGIN RAISE WARNING USING MESSAGE = 'w', DETAIL = (SELECT email FROM ${T} WHERE id = 1), HINT = (SELECT ssn FROM ${T} WHERE id = 1); END $$`)]
+  },
+  { id: "e17", area: "error texts", title: "EXPLAIN ANALYZE of a failing cast", why: "the error comes from the analysed statement", steps: [q(`EXPLAIN ANALYZE SELECT ssn::int FROM ${T}`, "error:22P02")] },
+  { id: "e18", area: "error texts", title: "a masked statement, then an unmasked failing one in the same Query", why: "each statement's texts by its own masking", steps: [q(`SELECT email FROM ${T}; SELECT 1/0`, "error:22012")] },
+
+  // ------------------------------------------------------------------ COPY and cursors
+  { id: "k01", area: "COPY and cursors", title: "COPY table TO STDOUT", why: "COPY data is not rows", steps: [q(`COPY ${T} TO STDOUT`, "blocked:mask:mb-email")] },
+  { id: "k02", area: "COPY and cursors", title: "COPY (SELECT ssn) TO STDOUT", why: "COPY of a query", steps: [q(`COPY (SELECT ssn FROM ${T}) TO STDOUT`, "blocked:mask:mb-email")] },
+  { id: "k03", area: "COPY and cursors", title: "COPY of unmasked columns only", why: "any COPY of a masked table", steps: [q(`COPY ${T} (id, name) TO STDOUT`, "blocked")] },
+  { id: "k04", area: "COPY and cursors", title: "COPY binary of a computed column", why: "binary COPY", steps: [q(`COPY (SELECT md5(email) FROM ${T}) TO STDOUT WITH (FORMAT binary)`, "blocked")] },
+  {
+    id: "k05",
+    area: "COPY and cursors",
+    title: "DECLARE CURSOR then FETCH",
+    why: "a cursor's rows come back to FETCH, which names no table",
+    steps: [q("BEGIN"), q(`DECLARE mb_cur CURSOR FOR SELECT email FROM ${T}`, "blocked:mask:mb-email"), q("FETCH ALL FROM mb_cur", "error:25P02"), q("ROLLBACK")]
+  },
+  { id: "k06", area: "COPY and cursors", title: "DECLARE ... WITH HOLD", why: "a holdable cursor", steps: [q(`DECLARE mb_cur CURSOR WITH HOLD FOR SELECT ssn FROM ${T}`, "blocked")] },
+  { id: "k07", area: "COPY and cursors", title: "FETCH without DECLARE", why: "no such cursor", steps: [q("FETCH ALL FROM mb_nosuch", "error:34000")] },
+  { id: "k08", area: "COPY and cursors", title: "DECLARE of a column alias list", why: "the cursor is refused for touching the table", steps: [q("BEGIN"), q(`DECLARE mb_cur CURSOR FOR SELECT x FROM ${T} AS c(i, n, x)`, "blocked"), q("ROLLBACK")] },
+  { id: "k09", area: "COPY and cursors", title: "COPY of a column alias list", why: "the COPY is refused for touching the table", steps: [q(`COPY (SELECT x FROM ${T} AS c(i, n, x)) TO STDOUT`, "blocked")] },
+
+  {
+    id: "k10",
+    area: "COPY and cursors",
+    title: "DECLARE CURSOR over email with an unknown call, then FETCH (leaked until 91d8074)",
+    why: "a FETCH is judged by its cursor's DECLARE",
+    steps: [q("BEGIN"), q(`DECLARE mb_cur CURSOR FOR SELECT email, ssn, query_to_xml('select 1', true, true, '') FROM ${T}`), q("FETCH ALL FROM mb_cur", "ok", all(3, null).map(() => [REDACTED, REDACTED, null])), q("ROLLBACK")]
+  },
+  {
+    id: "k11",
+    area: "COPY and cursors",
+    title: "DO: OPEN a named refcursor, then FETCH (leaked until 91d8074)",
+    why: "a cursor Sluice did not see declared is masked blindly",
+    steps: [q("BEGIN"), q(`DO $$ DECLARE c refcursor := 'mb_cur'; BEGIN OPEN c FOR SELECT email, ssn FROM ${T}; END $$`), q("FETCH ALL FROM mb_cur", "ok", all(2, REDACTED)), q("ROLLBACK")]
+  },
+  {
+    id: "k12",
+    area: "COPY and cursors",
+    title: "a protocol-level portal read by SQL FETCH (leaked until 91d8074)",
+    why: "a portal bound by Bind is a cursor SQL can FETCH from, in the same transaction",
+    steps: [q("BEGIN"), { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_portal"), execute("mb_portal", 1), SYNC], expect: "ok", rows: [[MASKED_EMAIL, REDACTED]] }, q("FETCH ALL FROM mb_portal", "ok", [[REDACTED, REDACTED], [REDACTED, REDACTED]]), q("FETCH 1 FROM mb_portal", "ok", []), q("ROLLBACK")]
+  },
+
+  // ------------------------------------------------------------------ statements of unknown effect, masked entirely
+  { id: "u01", area: "unknown effect", title: "query_to_xml of the masked columns", why: "runs SQL given as text: masked entirely (xml is not a string type: NULL)", steps: [q(`SELECT query_to_xml('select email, ssn from ${T}', true, true, '')`, "ok", [[null]])] },
+  { id: "u02", area: "unknown effect", title: "table_to_xml", why: "reads a table named at run time", steps: [q(`SELECT table_to_xml('${T}', true, true, '')`, "ok", [[null]])] },
+  { id: "u03", area: "unknown effect", title: "ts_stat over the emails", why: "runs SQL given as text", steps: [q(`SELECT * FROM ts_stat('select to_tsvector(''simple'', email) from ${T}')`)] },
+  { id: "u04", area: "unknown effect", title: "schema_to_xml('public')", why: "every table of the schema", steps: [q("SELECT schema_to_xml('public', true, true, '')", "ok", [[null]])] },
+  { id: "u05", area: "unknown effect", title: "PERFORM in a DO block", why: "DO returns nothing", steps: [q(`DO $$ BEGIN PERFORM email FROM ${T}; END $$`)] },
+  { id: "u06", area: "unknown effect", title: "a user function returning an email, created directly", why: "a user function makes the statement unknown: masked entirely", setup: [`CREATE FUNCTION public.mb_fn() RETURNS text LANGUAGE sql AS $f$ SELECT email FROM public.${T} WHERE id = 1 $f$`], steps: [q("SELECT mb_fn()", "ok", [[REDACTED]])] },
+  { id: "u07", area: "unknown effect", title: "a user set-returning function over the table, created directly", why: "masked entirely", setup: [`CREATE FUNCTION public.mb_srf() RETURNS SETOF public.${T} LANGUAGE sql AS $f$ SELECT * FROM public.${T} $f$`], steps: [q("SELECT * FROM mb_srf()")] },
+  {
+    id: "u09",
+    area: "unknown effect",
+    title: "CALL of a procedure made through the gateway, returning an email INOUT",
+    why: "CALL is unknown: its result row is masked entirely",
+    steps: [q(`CREATE PROCEDURE mb_pr(INOUT v text) LANGUAGE sql AS $f$ SELECT email FROM public.${T} WHERE id = 1 $f$`), q("CALL mb_pr(NULL)", "ok", [[REDACTED]])]
+  },
+  { id: "x14", area: "extended protocol", title: "node-postgres, a statement made unknown by a user function", why: "an unknown portal is masked entirely", steps: [{ node: { text: `SELECT public.mb_noop($1), email, md5(ssn) FROM ${T} ORDER BY id`, values: [1] }, expect: "ok", rows: all(3, null).map(() => [null, MASKED_EMAIL, REDACTED]) }] },
+  { id: "u08", area: "unknown effect", title: "a masked column next to an unknown call", why: "an unknown statement keeps plain columns masked by origin", steps: [q(`SELECT email, ssn, ${UNKNOWN_CALL} FROM ${T} ORDER BY id`, "ok", all(3, null).map(() => [MASKED_EMAIL, REDACTED, null]))] },
+
+  // ------------------------------------------------------------------ planner statistics
+  { id: "t01", area: "planner statistics", title: "ANALYZE then pg_stats", why: "histogram_bounds hold the values", steps: [q(`ANALYZE ${T}`), q(`SELECT histogram_bounds::text, most_common_vals::text FROM pg_stats WHERE tablename = '${T}'`, "blocked:mask:mb-email")] },
+  { id: "t02", area: "planner statistics", title: "pg_catalog.pg_stats, qualified", why: "the same view by its schema", steps: [q(`ANALYZE ${T}`), q("SELECT * FROM pg_catalog.pg_stats", "blocked")] },
+  { id: "t03", area: "planner statistics", title: "CREATE STATISTICS (mcv) then pg_stats_ext", why: "extended statistics keep MCV lists", steps: [q(`CREATE STATISTICS mb_st (mcv) ON email, ssn FROM ${T}`), q(`ANALYZE ${T}`), q("SELECT most_common_vals FROM pg_stats_ext", "blocked")] },
+  { id: "t04", area: "planner statistics", title: "pg_statistic in a subquery", why: "nested", steps: [q(`ANALYZE ${T}`), q("SELECT (SELECT count(*) FROM pg_statistic)", "blocked")] },
+  { id: "t05", area: "planner statistics", title: "EXPLAIN of a query on the table", why: "plans show estimates, not values", steps: [q(`ANALYZE ${T}`), q(`EXPLAIN (VERBOSE) SELECT * FROM ${T} WHERE email = 'x'`)] },
+
+  // ------------------------------------------------------------------ transactions, pipelining
+  {
+    id: "r05",
+    area: "transactions and pipelining",
+    title: "a masked SELECT before a blocked COPY in the same Query",
+    why: "the statements before a block run as Sluice re-sends them: still masked",
+    steps: [q(`SELECT email FROM ${T} ORDER BY id; COPY ${T} TO STDOUT`, "blocked:mask:mb-email", [[MASKED_EMAIL], [MASKED_EMAIL], [MASKED_EMAIL]])]
+  },
+  { id: "r01", area: "transactions and pipelining", title: "BEGIN; masked; masked; COMMIT in one Query", why: "several statements of one Query", steps: [q(`BEGIN; SELECT email FROM ${T}; SELECT ssn FROM ${T}; COMMIT`)] },
+  {
+    id: "r02",
+    area: "transactions and pipelining",
+    title: "three Query messages in one write",
+    why: "answers in order",
+    steps: [{ frames: [{ _tag: "Query", sql: `SELECT email FROM ${T}` }, { _tag: "Query", sql: "SELECT 'x'" }, { _tag: "Query", sql: `SELECT ssn FROM ${T}` }], expect: "ok" }]
+  },
+  { id: "r03", area: "transactions and pipelining", title: "masked, failing, masked in one Query", why: "the rest of the Query is skipped after an error", steps: [q(`SELECT email FROM ${T}; SELECT 1/0; SELECT ssn FROM ${T}`, "error:22012")] },
+  {
+    id: "r04",
+    area: "transactions and pipelining",
+    title: "a savepoint rolled back after a withheld error",
+    why: "errors inside a transaction",
+    steps: [q("BEGIN"), q("SAVEPOINT a"), q(`SELECT ssn::int FROM ${T}`, "error:22P02"), q("ROLLBACK TO a"), q(`SELECT email FROM ${T}`), q("COMMIT")]
+  },
+
+  // ------------------------------------------------------------------ the catalog
+  { id: "i01", area: "catalog", title: "column names from pg_attribute", why: "names are not values", steps: [q(`SELECT attname FROM pg_attribute WHERE attrelid = '${T}'::regclass AND attnum > 0 ORDER BY attnum`, "ok", [["id"], ["name"], ["email"], ["ssn"], ["note"]])] },
+  { id: "i02", area: "catalog", title: "current_query()", why: "the statement's own text", steps: [q("SELECT current_query()")] },
+  { id: "i03", area: "catalog", title: "the function call protocol (admin allowed)", why: "its answer is not rows: blocked while a mask is in force, even where the policy allows admin", policy: "admin", steps: [{ frames: [{ _tag: "FunctionCall", functionOid: 1, argFormats: [], args: [], resultFormat: 0 }], expect: "blocked:mask:mb-email" }] }
+]
+
+// ---------------------------------------------------------------------------------------------
+// what leaks today
+
+/** `query_to_xml` with a constant query: a built-in that makes any statement's class `unknown`. */
+const UNKNOWN = "query_to_xml('select 1', true, true, '')"
+
+export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
+  // -------- class unknown short-circuits every refusal
+  {
+    id: "L01",
+    area: "unknown class skips the refusals",
+    title: "COPY (SELECT email, ssn, query_to_xml(...)) TO STDOUT",
+    why: "COPY of a masked table, made `unknown` by one call",
+    steps: [q(`COPY (SELECT email, ssn, ${UNKNOWN} FROM ${T}) TO STDOUT`)],
+    leakStep: 0,
+    diagnosis:
+      "plan.ts maskingOf returns blindly(...) for class unknown BEFORE the copiesOut / opensCursor / stored checks, so the COPY runs; CopyData is never masked (responses.ts masks DataRows only). Any user-defined function call (or email(c), query_to_xml, ts_stat) makes a statement unknown"
+  },
+  {
+    id: "L02",
+    area: "unknown class skips the refusals",
+    title: "CREATE TEMP TABLE AS with an unknown call",
+    why: "stored unmasked",
+    steps: [q(`CREATE TEMP TABLE mb_t AS SELECT email, ssn, ${UNKNOWN} AS q FROM ${T}`), q("SELECT email, ssn FROM mb_t")],
+    leakStep: 1,
+    diagnosis: "as L01: the stored check is skipped for class unknown"
+  },
+  {
+    id: "L03",
+    area: "unknown class skips the refusals",
+    title: "INSERT ... SELECT email WHERE <unknown call>",
+    why: "stored unmasked into another table",
+    steps: [q(`INSERT INTO ${O} SELECT email FROM ${T} WHERE ${UNKNOWN} IS NOT NULL`), q(`SELECT v FROM ${O}`)],
+    leakStep: 1,
+    diagnosis: "as L01"
+  },
+  {
+    id: "L04",
+    area: "unknown class skips the refusals",
+    title: "UPDATE SET name = ssn WHERE <unknown call>",
+    why: "stored into the same table's unmasked column",
+    changesRows: true,
+    steps: [q(`UPDATE ${T} SET name = ssn WHERE ${UNKNOWN} IS NOT NULL`), q(`SELECT name FROM ${T}`)],
+    leakStep: 1,
+    diagnosis: "as L01"
+  },
+
+  // -------- side effects in clauses that "only filter"
+  {
+    id: "L05",
+    area: "side effects in filtering clauses",
+    title: "pg_notify(email) in WHERE, to a LISTENing session",
+    why: "a WHERE clause is not projected, but a function in it can send the value anywhere",
+    steps: [q("LISTEN mb_c"), q(`SELECT 1 FROM ${T} WHERE pg_notify('mb_c', email)::text = ''`)],
+    leakStep: 1,
+    diagnosis:
+      "columnsProjected/columnsNotReturned exclude WHERE/ORDER BY/GROUP BY/JOIN ON, so the write-class statement is not refused as storing; the NotificationResponse is forwarded as is (responses.ts only rewrites DataRow and withholds Error/Notice). Any writing built-in in a filtering clause (pg_notify, lo_from_bytea, setval, and set_config where admin is allowed) is a channel"
+  },
+  {
+    id: "L06",
+    area: "side effects in filtering clauses",
+    title: "lo_from_bytea(email) in WHERE, then lo_get",
+    why: "a large object written from a filter, read by a statement that names no table",
+    steps: [q(`SELECT 1 FROM ${T} WHERE id = 1 AND lo_from_bytea(${LO}, convert_to(email, 'UTF8')) > 0`), q(`SELECT lo_get(${LO})`)],
+    leakStep: 1,
+    diagnosis: "as L05"
+  },
+  {
+    id: "L07",
+    area: "side effects in filtering clauses",
+    title: "setval(ascii(email)) in WHERE, then currval",
+    why: "one character per statement, as a number",
+    steps: [q(`SELECT 1 FROM ${T} WHERE id = 1 AND setval('mb_seq', ascii(email)) > 0`), q("SELECT currval('mb_seq')", "ok")],
+    leakStep: 1,
+    shows: [["122"]],
+    diagnosis: "as L05: ascii('z') = 122, the first character of the email; a loop over substr gives the whole value"
+  },
+  {
+    id: "L08",
+    area: "side effects in filtering clauses",
+    title: "set_config(email) in WHERE, then SHOW (admin allowed)",
+    why: "a two-step exfiltration through a setting",
+    policy: "admin",
+    steps: [q(`SELECT 1 FROM ${T} WHERE id = 1 AND set_config('mb.x', email, false) IS NOT NULL`), q("SHOW mb.x")],
+    leakStep: 1,
+    diagnosis: "as L05 (set_config is admin: only under a policy allowing admin)"
+  },
+  {
+    id: "L09",
+    area: "side effects in filtering clauses",
+    title: "set_config('application_name', ssn) in WHERE (admin allowed)",
+    why: "the server reports application_name in a ParameterStatus within the masked statement itself",
+    policy: "admin",
+    steps: [q(`SELECT 1 FROM ${T} WHERE id = 1 AND set_config('application_name', ssn, false) IS NOT NULL`)],
+    leakStep: 0,
+    diagnosis: "as L05; ParameterStatus is forwarded as is, even during a masked statement"
+  },
+
+  // -------- DO blocks: masked entirely, but their side effects are not
+  {
+    id: "L10",
+    area: "side effects in filtering clauses",
+    title: "pg_advisory_lock(ascii(email)) in WHERE, then pg_locks",
+    why: "a read-class statement with a side effect: the lock key is the value",
+    steps: [q(`SELECT 1 FROM ${T} WHERE id = 1 AND pg_advisory_lock(ascii(email)) IS NOT NULL`), q("SELECT objid::text FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")],
+    leakStep: 1,
+    shows: [["122"]],
+    diagnosis: "as L05, and the statement stays class read (advisory locks set only `locks`), so no refusal keyed on writing built-ins would stop it"
+  },
+  {
+    id: "L11",
+    area: "side effects of DO blocks",
+    title: "DO: set_config(email), then SHOW and a failing cast",
+    why: "DO is masked entirely, the next statements are not",
+    steps: [
+      q(`DO $$ BEGIN PERFORM set_config('mb.x', (SELECT email FROM ${T} WHERE id = 1), false); PERFORM set_config('mb.y', (SELECT ssn FROM ${T} WHERE id = 1), false); END $$`),
+      q("SHOW mb.x"),
+      q("SELECT current_setting('mb.y')::int", "error:22P02")
+    ],
+    leakStep: 1,
+    diagnosis:
+      "plan.ts blindly() masks the DO's own results and texts, but Sluice cannot see what the block writes (a setting, a notification, a large object, a table): later statements that read it name no masked table and are not masked. Under a policy allowing unknown while a mask is in force, DO/CALL (and anything unknown) can store masked values anywhere"
+  },
+  {
+    id: "L12",
+    area: "side effects of DO blocks",
+    title: "DO: set_config('application_name', email)",
+    why: "ParameterStatus during the DO itself",
+    steps: [q(`DO $$ BEGIN PERFORM set_config('application_name', (SELECT email FROM ${T} WHERE id = 1), false); END $$`)],
+    leakStep: 0,
+    diagnosis: "as L11; the ParameterStatus is forwarded as is"
+  },
+  {
+    id: "L13",
+    area: "side effects of DO blocks",
+    title: "DO: pg_notify(email), LISTENing",
+    why: "a notification payload",
+    steps: [q("LISTEN mb_c"), q(`DO $$ BEGIN PERFORM pg_notify('mb_c', email) FROM ${T}; END $$`)],
+    leakStep: 1,
+    diagnosis: "as L11; NotificationResponse is forwarded as is"
+  },
+  {
+    id: "L14",
+    area: "side effects of DO blocks",
+    title: "DO: CREATE TEMP TABLE AS SELECT email, then read it",
+    why: "a table Sluice never saw created",
+    steps: [q(`DO $$ BEGIN CREATE TEMP TABLE mb_t AS SELECT email, ssn FROM ${T}; END $$`), q("SELECT * FROM mb_t")],
+    leakStep: 1,
+    diagnosis: "as L11"
+  },
+  {
+    id: "L15",
+    area: "side effects of DO blocks",
+    title: "DO: INSERT INTO another table SELECT email, then read it",
+    why: "as L14, into a permanent table",
+    steps: [q(`DO $$ BEGIN INSERT INTO ${O} SELECT email FROM ${T}; END $$`), q(`SELECT v FROM ${O}`)],
+    leakStep: 1,
+    diagnosis: "as L11"
+  },
+  {
+    id: "L16",
+    area: "side effects of DO blocks",
+    title: "RAISE ... USING COLUMN / TABLE / CONSTRAINT / DATATYPE / SCHEMA",
+    why: "withheldFields keeps the name fields, which RAISE sets to any text",
+    steps: [
+      q(
+        `DO $$ BEGIN RAISE EXCEPTION USING MESSAGE = 'x', COLUMN = (SELECT email FROM ${T} WHERE id = 1), TABLE = (SELECT ssn FROM ${T} WHERE id = 1), CONSTRAINT = (SELECT email FROM ${T} WHERE id = 2), DATATYPE = (SELECT ssn FROM ${T} WHERE id = 2), SCHEMA = (SELECT email FROM ${T} WHERE id = 3); END $$`,
+        "error:P0001"
+      )
+    ],
+    leakStep: 0,
+    diagnosis:
+      "masking.ts withheldFields drops only M/D/H/W/q/p; the schema (s), table (t), column (c), datatype (d) and constraint (n) fields are kept, and PL/pgSQL's RAISE USING sets them from any expression. The SQLSTATE (C, via ERRCODE) carries 5 characters more"
+  },
+  {
+    id: "L17",
+    area: "side effects of DO blocks",
+    title: "RAISE NOTICE ... USING COLUMN (a notice, the statement succeeds)",
+    why: "as L16, in a NoticeResponse",
+    steps: [q(`DO $$ BEGIN RAISE NOTICE USING MESSAGE = 'x', COLUMN = (SELECT email FROM ${T} WHERE id = 1); END $$`)],
+    leakStep: 0,
+    diagnosis: "as L16"
+  },
+
+  // -------- what Sluice remembers versus what the server has
+  {
+    id: "L18",
+    area: "prepared statement bookkeeping",
+    title: "a PREPARE that fails (name taken) replaces the body Sluice remembers",
+    why: "EXECUTE is judged by the body Sluice saw last, the server runs the first",
+    steps: [q(`PREPARE mb_p AS SELECT email, ssn FROM ${T}`), q("PREPARE mb_p AS SELECT 'a' AS email, 'b' AS ssn", "error:42P05"), q("EXECUTE mb_p")],
+    leakStep: 2,
+    diagnosis:
+      "enforce.ts remember() stores sqlPrepared[name] for every allowed PREPARE when it is decided, not when the server accepts it; EXECUTE is then judged (and masked) by the harmless body"
+  },
+  {
+    id: "L19",
+    area: "prepared statement bookkeeping",
+    title: "a named Parse that fails (name taken) replaces the statement Sluice remembers",
+    why: "the protocol-level version of L18",
+    steps: [
+      { frames: [parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
+      { frames: [parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC], expect: "error:42P05" },
+      { frames: [bind("mb_s"), execute(), SYNC], expect: "ok" }
+    ],
+    leakStep: 2,
+    diagnosis:
+      "stages.ts route() sets ids.named[name] at every forwarded Parse (and decideFrame sets enforcement.parsed), whether or not the server accepts it; the Bind then carries the harmless statement's masking (none) and no Describe is injected before the Execute"
+  },
+  {
+    id: "L20",
+    area: "prepared statement bookkeeping",
+    title: "a DEALLOCATE that fails makes Sluice forget a protocol-level statement",
+    why: "the server keeps it; Bind of it is then unmasked",
+    steps: [
+      { frames: [parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
+      q("BEGIN"),
+      q("SELECT 1/0", "error:22012"),
+      q("DEALLOCATE mb_s", "error:25P02"),
+      q("ROLLBACK"),
+      { frames: [bind("mb_s"), execute(), SYNC], expect: "ok" }
+    ],
+    leakStep: 5,
+    diagnosis:
+      "stages.ts forgetDeallocated() deletes ids.named[name] for every allowed DEALLOCATE, even one the server refused; the later Bind finds no statement, so the portal has no masking and Execute gets no Describe (decideBind does not re-judge: enforcement.parsed still has it, unchanged)"
+  },
+  {
+    id: "L21",
+    area: "prepared statement bookkeeping",
+    title: "CREATE TABLE AS EXECUTE of a masked prepared statement",
+    why: "storing a masked statement's values, hidden behind EXECUTE",
+    steps: [q(`PREPARE mb_p AS SELECT email, ssn FROM ${T}`), q("CREATE TEMP TABLE mb_t AS EXECUTE mb_p"), q("SELECT * FROM mb_t")],
+    leakStep: 2,
+    diagnosis:
+      "the classifier gives `CREATE TABLE AS EXECUTE p` class ddl with no reads and no prepared ref, and enforce.ts bodyOf() only follows a top-level EXECUTE: maskingOf sees no masked table and neither masks nor refuses it"
+  },
+
+  {
+    id: "L22",
+    area: "unknown class skips the refusals",
+    title: "INSERT ... SELECT email(c): functional notation makes the statement unknown",
+    why: "as L03, without any unusual built-in: email(c) reads as a call of a user function",
+    steps: [q(`INSERT INTO ${O} SELECT email(c) FROM ${T} c`), q(`SELECT v FROM ${O}`)],
+    leakStep: 1,
+    diagnosis: "as L01: `email(c)` is a call of an unknown function to the classifier, the statement is unknown, and blindly() skips the stored check"
+  },
+  {
+    id: "L23",
+    area: "search path",
+    title: "search_path moved inside a DO block where Sluice cannot see it",
+    why: "Sluice resolves unqualified names by the search path it learnt at login; a DO block changes it without the words it looks for",
+    startup: { search_path: "pg_catalog" },
+    steps: [q(`DO $$ BEGIN EXECUTE format('SET %s = public', 'search' || '_path'); END $$`), q(`SELECT email, ssn FROM ${T}`)],
+    leakStep: 1,
+    diagnosis:
+      "enforce.ts movesSearchPath() matches /search_path|schema|set_config|.../ in the text; a DO body that builds the SET dynamically passes, so state.searchPath stays [pg_catalog]: mb_customers resolves (for Sluice) to pg_catalog.mb_customers, no mask touches it, while the server reads public.mb_customers. Any statement of class unknown should make the search path 'any'"
+  },
+
+  // -------- DDL that moves the masked data out from under the mask's name
+  {
+    id: "L24",
+    area: "renaming the masked data",
+    title: "ALTER TABLE ... RENAME COLUMN email, then select it",
+    why: "masks name columns; the data keeps its attnum",
+    steps: [q(`ALTER TABLE ${T} RENAME COLUMN email TO mb_e`), q(`ALTER TABLE ${T} RENAME COLUMN ssn TO mb_s`), q(`SELECT mb_e, mb_s FROM ${T}`)],
+    leakStep: 2,
+    diagnosis:
+      "DDL on a masked table is allowed (it stores nothing); the catalog is invalidated after it and maps the attnum to the new name, which no mask's column glob matches (masking.ts resolveMasking). Renaming a masked column should be refused (or masks bound to the column at load time)"
+  },
+  {
+    id: "L25",
+    area: "renaming the masked data",
+    title: "ALTER TABLE ... RENAME TO, then select from the new name",
+    why: "masks name tables",
+    steps: [q(`ALTER TABLE ${T} RENAME TO mb_renamed`), q("SELECT email, ssn FROM mb_renamed")],
+    leakStep: 1,
+    diagnosis: "as L24: mb_renamed matches no mask's table glob, so the statement is not masked at all"
+  },
+  {
+    id: "L26",
+    area: "renaming the masked data",
+    title: "ALTER TABLE ... SET SCHEMA, then select from the other schema",
+    why: "masks name schemas",
+    steps: [q("CREATE SCHEMA mb_s"), q(`ALTER TABLE ${T} SET SCHEMA mb_s`), q(`SELECT email, ssn FROM mb_s.${T}`)],
+    leakStep: 2,
+    diagnosis: "as L25 (the mask names public.mb_customers)"
+  },
+  {
+    id: "L27",
+    area: "renaming the masked data",
+    title: "ALTER TABLE ... INHERIT a new parent, then select from the parent",
+    why: "a parent's scan returns its children's rows, with the parent's OID as their origin",
+    steps: [q(`CREATE TABLE mb_par (id int, name text, email text, ssn text, note jsonb)`), q(`ALTER TABLE ${T} INHERIT mb_par`), q("SELECT email, ssn FROM mb_par")],
+    leakStep: 2,
+    diagnosis: "the statement names only mb_par, which no mask names; the RowDescription gives mb_par's OID for the inherited rows"
+  },
+  {
+    id: "L28",
+    area: "renaming the masked data",
+    title: "ATTACH PARTITION to a new partitioned table, then select from it",
+    why: "as L27, with partitioning",
+    steps: [
+      q(`CREATE TABLE mb_part (id int, name text, email text, ssn text, note jsonb) PARTITION BY RANGE (id)`),
+      q(`ALTER TABLE mb_part ATTACH PARTITION ${T} FOR VALUES FROM (0) TO (1000)`),
+      q("SELECT email, ssn FROM mb_part")
+    ],
+    leakStep: 2,
+    diagnosis: "as L27"
+  }
+]
+
+// ---------------------------------------------------------------------------------------------
+// documented limits (README "### Masking", Limits), as they behave today
+
+export const DOCUMENTED_LIMITS: ReadonlyArray<LeakCase> = [
+  {
+    id: "D01",
+    area: "documented limits",
+    title: "a view over the masked table, created directly",
+    why: "README: a view that reads a masked table is not masked unless a mask names it",
+    setup: [`CREATE VIEW public.mb_view AS SELECT id, email, ssn FROM public.${T}`],
+    steps: [q("SELECT email, ssn FROM mb_view")],
+    leakStep: 0,
+    diagnosis: "documented: mask the view's columns by the view's name"
+  },
+  {
+    id: "D02",
+    area: "documented limits",
+    title: "a trigger copying emails, created directly, fired by an unmasked INSERT",
+    why: "README: a trigger that reads a masked table is not masked",
+    setup: [
+      `CREATE FUNCTION public.mb_trg() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN IF NEW.v = 'fire' THEN INSERT INTO public.${O} SELECT email FROM public.${T}; END IF; RETURN NEW; END $f$`,
+      `CREATE TRIGGER mb_trg AFTER INSERT ON public.${O} FOR EACH ROW EXECUTE FUNCTION public.mb_trg()`
+    ],
+    steps: [q(`INSERT INTO ${O} VALUES ('fire')`), q(`SELECT v FROM ${O}`)],
+    leakStep: 1,
+    diagnosis: "documented"
+  },
+  {
+    id: "D03",
+    area: "documented limits",
+    title: "a column DEFAULT calling a function that reads emails, created directly",
+    why: "README: a function that reads a masked table is not masked (here it runs behind an INSERT that calls nothing)",
+    setup: [
+      `CREATE FUNCTION public.mb_fn_default() RETURNS text LANGUAGE sql AS $f$ SELECT string_agg(email, ',') FROM public.${T} $f$`,
+      "CREATE TABLE public.mb_def (id int, v text DEFAULT public.mb_fn_default())"
+    ],
+    steps: [q("INSERT INTO mb_def (id) VALUES (1) RETURNING v")],
+    leakStep: 0,
+    diagnosis: "documented"
+  },
+  {
+    id: "D09",
+    area: "documented limits",
+    title: "a function made through the gateway (string body) whose value an INSERT stores",
+    why: "README: a function that reads a masked table is not masked; Sluice cannot read a string body",
+    steps: [
+      q(`CREATE FUNCTION mb_g() RETURNS text LANGUAGE sql AS $f$ SELECT string_agg(email, ',') FROM public.${T} $f$`),
+      q(`INSERT INTO ${O} VALUES (mb_g())`),
+      q(`SELECT v FROM ${O}`)
+    ],
+    leakStep: 2,
+    diagnosis: "documented; note that the INSERT is class unknown and masked 'blindly', yet storing is not refused (see L01)"
+  },
+  {
+    id: "D04",
+    area: "documented limits",
+    title: "inference: ORDER BY email LIMIT 1",
+    why: "README: a value reaches the client by inference however it is masked",
+    steps: [q(`SELECT name FROM ${T} ORDER BY email DESC LIMIT 1`)],
+    leakStep: 0,
+    shows: [["Gamma"]],
+    diagnosis: "documented: the order of the emails"
+  },
+  {
+    id: "D05",
+    area: "documented limits",
+    title: "inference: count(*) WHERE email LIKE",
+    why: "README: inference through WHERE",
+    steps: [q(`SELECT count(*) FROM ${T} WHERE email LIKE 'z%'`)],
+    leakStep: 0,
+    shows: [["3"]],
+    diagnosis: "documented: one prefix test per statement"
+  },
+  {
+    id: "D06",
+    area: "documented limits",
+    title: "inference: WHERE substr(ssn, 1, 2) = ...",
+    why: "README: inference through WHERE",
+    steps: [q(`SELECT id FROM ${T} WHERE substr(ssn, 1, 2) = '91'`)],
+    leakStep: 0,
+    shows: [["1"]],
+    diagnosis: "documented"
+  },
+  {
+    id: "D07",
+    area: "documented limits",
+    title: "inference: string_agg(name ORDER BY ssn)",
+    why: "README: ordering is not masked",
+    steps: [q(`SELECT string_agg(name, ',' ORDER BY ssn DESC) FROM ${T}`)],
+    leakStep: 0,
+    shows: [["Gamma,Beta,Alpha"]],
+    diagnosis: "documented: an aggregate's ORDER BY"
+  },
+  {
+    id: "D08",
+    area: "documented limits",
+    title: "inference by SQLSTATE: division by zero when a character matches",
+    why: "the SQLSTATE of a masked statement is kept (README: the client gets the SQLSTATE)",
+    steps: [q(`SELECT 1 / (ascii(email) - 122) FROM ${T} WHERE id = 1`, "any")],
+    leakStep: 0,
+    sqlstate: "22012",
+    diagnosis: "documented: one bit per statement"
+  }
+]
