@@ -25,7 +25,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
 import pg from "pg"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
 import { type BackendMessage, field } from "../../src/codecs/pg/backend.ts"
 import { encodeFrontend, encodeStartup, type FrontendMessage, PROTOCOL_3_0 } from "../../src/codecs/pg/frontend.ts"
 import type { AuditEvent } from "../../src/sinks/events.ts"
@@ -266,7 +266,8 @@ class CaseClients {
   }
 }
 
-const blockMessage = /\((rule|mask) [^)]+\)$/
+/** How Sluice's blocks end: a rule, a mask, or the parser-safety stop. */
+const blockMessage = /(\((rule|mask) [^)]+\)|cannot read statements reliably, so it blocks them)$/
 
 /** Whether a step got what it expects; a description of the mismatch otherwise. */
 const outcomeMismatch = (expect: Expect, a: Answer): string | undefined => {
@@ -279,7 +280,7 @@ const outcomeMismatch = (expect: Expect, a: Answer): string | undefined => {
     if (a.errors.length !== 1 || field(e!, "C") !== "42501") return `expected one 42501 from Sluice, got ${JSON.stringify(described)}`
     const m = field(e!, "M") ?? ""
     if (rule === undefined) return blockMessage.test(m) ? undefined : `not a Sluice block: ${m}`
-    const suffix = rule.startsWith("mask:") ? `(mask ${rule.slice(5)})` : `(rule ${rule})`
+    const suffix = rule === "parser-safety" ? "so it blocks them" : rule.startsWith("mask:") ? `(mask ${rule.slice(5)})` : `(rule ${rule})`
     return m.endsWith(suffix) ? undefined : `expected a block ending ${suffix}, got: ${m}`
   }
   const code = expect === "error" ? undefined : expect.slice("error:".length)
@@ -304,6 +305,9 @@ describe("masking bypass corpus", () => {
   /** Where each leak was seen, written to $SLUICE_MASKING_LEAK_REPORT (a JSON file) if set. */
   const leakReport: Array<{ id: string; what: string; title: string; found: ReadonlyArray<Pick<Found, "needle" | "kind" | "where">> }> = []
   let sessionsOpened = 0
+
+  /** `{backend}` in superuser SQL: the role Sluice logs in as. */
+  const asBackend = (sql: string) => sql.replaceAll("{backend}", `"${inject("servers").pg.backend.user}"`)
 
   const fixtureSql = [
     `DROP TABLE IF EXISTS public.${T}, public.${O}, public.mb_par, public.mb_part, public.mb_renamed CASCADE`,
@@ -432,6 +436,7 @@ describe("masking bypass corpus", () => {
   const runSteps = async (k: Case, clients: CaseClients, onStep: (step: Step, i: number, a: Answer, where: string) => void) => {
     await usePolicy(k.policy ?? "main")
     for (const s of k.setup ?? []) await backend.query(s)
+    for (const s of k.superuserSetup ?? []) await su.query(asBackend(s))
     for (const [i, step] of k.steps.entries()) {
       const where = `${k.id} step ${i + 1} (${short(stepLabel(step))})`
       const a = await clients.run(step, where)
@@ -449,6 +454,7 @@ describe("masking bypass corpus", () => {
       await body(clients)
     } finally {
       await clients.close()
+      for (const s of k.teardown ?? []) await su.query(asBackend(s))
       sessionsOpened += clients.ports.length
       if (clean) for (const p of clients.ports) cleanPorts.add(p)
       await restore()
@@ -462,7 +468,9 @@ describe("masking bypass corpus", () => {
         expect.soft(mismatch, `${where}: outcome`).toBeUndefined()
         if (step.rows !== undefined) expect.soft(a.rows, `${where}: rows`).toEqual(step.rows)
       })
-      expect.soft(await clients.usable(), `${k.id}: the session must stay usable`).toBeUndefined()
+      const unusable = await clients.usable()
+      if (k.endsBlocked === true) expect.soft(unusable, `${k.id}: Sluice blocks the rest of the session`).toMatch(/so it blocks them/)
+      else expect.soft(unusable, `${k.id}: the session must stay usable`).toBeUndefined()
       const found = clients.secrets()
       expect(found.length, `${k.id}: a secret reached the client:\n${report(found)}`).toBe(0)
       const stored = await storedSecrets()

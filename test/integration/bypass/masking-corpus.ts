@@ -168,8 +168,9 @@ export const ADMIN_POLICY = {
 /**
  * What a step must get:
  * - `ok`: no error;
- * - `blocked` / `blocked:<rule>`: exactly one 42501 from Sluice (message ending `(rule <rule>)`,
- *   or `mask:` rules when none is given... see the runner), the session usable;
+ * - `blocked` / `blocked:<rule>`: exactly one 42501 from Sluice: its message ends `(rule <rule>)`,
+ *   or `(mask <id>)` for `mask:<id>`, or says the session's settings stop Sluice reading
+ *   statements for `parser-safety`;
  * - `error` / `error:<SQLSTATE>`: a server error (its text withheld if it was masked);
  * - `any`: whatever happens, as long as nothing secret is sent.
  */
@@ -195,9 +196,15 @@ export interface Case {
   readonly policy?: "main" | "admin"
   /** Run directly as the backend role before the case (the fixture is reset after every case). */
   readonly setup?: ReadonlyArray<string>
+  /** Run directly as the superuser before the case (after `setup`); `{backend}` is the role Sluice logs in as. */
+  readonly superuserSetup?: ReadonlyArray<string>
+  /** Run directly as the superuser after the case, whatever happened (before the fixture is reset). */
+  readonly teardown?: ReadonlyArray<string>
   readonly steps: ReadonlyArray<Step>
   /** The case changes mb_customers' rows on purpose (the runner then skips comparing them). */
   readonly changesRows?: boolean
+  /** Sluice blocks everything after the case's steps, by design (parser safety): the follow-up query is not expected to answer. */
+  readonly endsBlocked?: boolean
   /** Startup parameters of the case's raw session (search_path, client_encoding, ...). */
   readonly startup?: Readonly<Record<string, string>>
 }
@@ -567,6 +574,21 @@ export const CORPUS: ReadonlyArray<Case> = [
     policy: "admin",
     steps: [q(`COPY ${T} TO '/tmp/mb_masking_corpus'`, "blocked:mask:mb-email"), q(`COPY (SELECT email FROM ${T}) TO PROGRAM 'cat'`, "blocked:mask:mb-email")]
   },
+  {
+    id: "w36",
+    area: "storing masked values",
+    title: "a view made harmless, then replaced with one showing email",
+    why: "CREATE OR REPLACE VIEW is judged like CREATE VIEW",
+    steps: [q(`CREATE VIEW mb_v AS SELECT id FROM ${T}`), q(`CREATE OR REPLACE VIEW mb_v AS SELECT id, email FROM ${T}`, "blocked:mask:mb-email"), q("SELECT * FROM mb_v", "ok", [["1"], ["2"], ["3"]])]
+  },
+  {
+    id: "w37",
+    area: "storing masked values",
+    title: "an empty table turned into a view by CREATE RULE \"_RETURN\" (PostgreSQL 15)",
+    why: "the old way to make a view",
+    setup: [`CREATE TABLE public.mb_fake (LIKE public.${T})`],
+    steps: [q(`CREATE RULE "_RETURN" AS ON SELECT TO mb_fake DO INSTEAD SELECT * FROM ${T}`, "blocked:mask:mb-email"), q("SELECT * FROM mb_fake", "ok", [])]
+  },
   { id: "w27", area: "storing masked values", title: "set_config(email) in the select list (admin allowed)", why: "a setting is stored session state", policy: "admin", steps: [q(`SELECT set_config('mb.x', email, false) FROM ${T}`, "blocked:mask:mb-email"), q("SELECT current_setting('mb.x', true)", "ok", [[null]])] },
 
   // ------------------------------------------------------------------ error and notice texts
@@ -695,6 +717,37 @@ export const CORPUS: ReadonlyArray<Case> = [
   // ------------------------------------------------------------------ the catalog
   { id: "i01", area: "catalog", title: "column names from pg_attribute", why: "names are not values", steps: [q(`SELECT attname FROM pg_attribute WHERE attrelid = '${T}'::regclass AND attnum > 0 ORDER BY attnum`, "ok", [["id"], ["name"], ["email"], ["ssn"], ["note"]])] },
   { id: "i02", area: "catalog", title: "current_query()", why: "the statement's own text", steps: [q("SELECT current_query()")] },
+  {
+    id: "i04",
+    area: "catalog",
+    title: "the catalog's side connection terminated (admin allowed), then masked reads",
+    why: "Sluice asks again on a fresh connection, or masks everything: never clear",
+    policy: "admin",
+    steps: [
+      q(`SELECT email FROM ${T} LIMIT 1`, "ok", [[MASKED_EMAIL]]),
+      q("SELECT count(pg_terminate_backend(pid)) >= 0 FROM pg_stat_activity WHERE application_name = 'sluice catalog'"),
+      q(`SELECT email, ssn, email || '' FROM ${T}`, "any"),
+      q(`SELECT email, ssn FROM ${T} ORDER BY id`, "ok", MASKED_ROWS_EMAIL_SSN)
+    ]
+  },
+  {
+    id: "i05",
+    area: "catalog",
+    title: "SET standard_conforming_strings = off (admin allowed), then a masked read",
+    why: "Sluice stops reading statements it could misparse: everything after is blocked",
+    policy: "admin",
+    endsBlocked: true,
+    steps: [q("SET standard_conforming_strings = off"), q(`SELECT email, ssn FROM ${T}`, "blocked:parser-safety")]
+  },
+  {
+    id: "i06",
+    area: "catalog",
+    title: "SET client_encoding = 'SJIS' (admin allowed), then a masked read",
+    why: "as i05, for an encoding whose characters can hide a quote",
+    policy: "admin",
+    endsBlocked: true,
+    steps: [q("SET client_encoding = 'SJIS'"), q(`SELECT email, ssn FROM ${T}`, "blocked:parser-safety")]
+  },
   { id: "i03", area: "catalog", title: "the function call protocol (admin allowed)", why: "its answer is not rows: blocked while a mask is in force, even where the policy allows admin", policy: "admin", steps: [{ frames: [{ _tag: "FunctionCall", functionOid: 1, argFormats: [], args: [], resultFormat: 0 }], expect: "blocked:mask:mb-email" }] }
 ]
 
@@ -875,6 +928,27 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
   {
     id: "L17",
     area: "side effects of DO blocks",
+    title: "RAISE ... USING ERRCODE built from the email",
+    why: "the SQLSTATE of a masked statement is kept, and a DO block chooses it: 5 characters per statement",
+    steps: [q(`DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = upper(substr((SELECT email FROM ${T} WHERE id = 1), 1, 2)) || '000'; END $$`, "any")],
+    leakStep: 0,
+    sqlstate: "ZQ000",
+    diagnosis:
+      "withheldFields keeps C (README: the client gets the SQLSTATE); for a statement Sluice masks blindly (class unknown), the code is the block's to choose. Normalising the SQLSTATE of blindly masked statements (e.g. to its class, P0001) would close it"
+  },
+  {
+    id: "L18",
+    area: "statements Sluice cannot parse",
+    title: "a Query the server parses but Sluice's (newer) parser does not: the second statement's rows are clear",
+    why: "SYSTEM_USER is a reserved word since PostgreSQL 16; the PostgreSQL 15 server takes it as an alias",
+    steps: [q(`SELECT 1 FROM (SELECT 1) AS system_user; SELECT email, ssn FROM ${T}`)],
+    leakStep: 0,
+    diagnosis:
+      "enforce.ts decideSql: an Unparseable text is judged as ONE unknown statement (allowed where unknown is), masked blindly; responses.ts advances to the next StatementRef at each CommandComplete, and there is none for the second statement the server runs, so its RowDescription plans no masking and its DataRows pass clear. While a mask is in force, an unparseable Query should be blocked, or every result of it masked"
+  },
+  {
+    id: "L19",
+    area: "side effects of DO blocks",
     title: "RAISE NOTICE ... USING COLUMN (a notice, the statement succeeds)",
     why: "as L16, in a NoticeResponse",
     steps: [q(`DO $$ BEGIN RAISE NOTICE USING MESSAGE = 'x', COLUMN = (SELECT email FROM ${T} WHERE id = 1); END $$`)],
@@ -884,7 +958,7 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
 
   // -------- what Sluice remembers versus what the server has
   {
-    id: "L18",
+    id: "L20",
     area: "prepared statement bookkeeping",
     title: "a PREPARE that fails (name taken) replaces the body Sluice remembers",
     why: "EXECUTE is judged by the body Sluice saw last, the server runs the first",
@@ -894,10 +968,10 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
       "enforce.ts remember() stores sqlPrepared[name] for every allowed PREPARE when it is decided, not when the server accepts it; EXECUTE is then judged (and masked) by the harmless body"
   },
   {
-    id: "L19",
+    id: "L21",
     area: "prepared statement bookkeeping",
     title: "a named Parse that fails (name taken) replaces the statement Sluice remembers",
-    why: "the protocol-level version of L18",
+    why: "the protocol-level version of L20",
     steps: [
       { frames: [parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
       { frames: [parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC], expect: "error:42P05" },
@@ -908,7 +982,7 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
       "stages.ts route() sets ids.named[name] at every forwarded Parse (and decideFrame sets enforcement.parsed), whether or not the server accepts it; the Bind then carries the harmless statement's masking (none) and no Describe is injected before the Execute"
   },
   {
-    id: "L20",
+    id: "L22",
     area: "prepared statement bookkeeping",
     title: "a DEALLOCATE that fails makes Sluice forget a protocol-level statement",
     why: "the server keeps it; Bind of it is then unmasked",
@@ -925,7 +999,7 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
       "stages.ts forgetDeallocated() deletes ids.named[name] for every allowed DEALLOCATE, even one the server refused; the later Bind finds no statement, so the portal has no masking and Execute gets no Describe (decideBind does not re-judge: enforcement.parsed still has it, unchanged)"
   },
   {
-    id: "L21",
+    id: "L23",
     area: "prepared statement bookkeeping",
     title: "CREATE TABLE AS EXECUTE of a masked prepared statement",
     why: "storing a masked statement's values, hidden behind EXECUTE",
@@ -936,7 +1010,7 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
   },
 
   {
-    id: "L22",
+    id: "L24",
     area: "unknown class skips the refusals",
     title: "INSERT ... SELECT email(c): functional notation makes the statement unknown",
     why: "as L03, without any unusual built-in: email(c) reads as a call of a user function",
@@ -945,7 +1019,7 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
     diagnosis: "as L01: `email(c)` is a call of an unknown function to the classifier, the statement is unknown, and blindly() skips the stored check"
   },
   {
-    id: "L23",
+    id: "L25",
     area: "search path",
     title: "search_path moved inside a DO block where Sluice cannot see it",
     why: "Sluice resolves unqualified names by the search path it learnt at login; a DO block changes it without the words it looks for",
@@ -956,9 +1030,23 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
       "enforce.ts movesSearchPath() matches /search_path|schema|set_config|.../ in the text; a DO body that builds the SET dynamically passes, so state.searchPath stays [pg_catalog]: mb_customers resolves (for Sluice) to pg_catalog.mb_customers, no mask touches it, while the server reads public.mb_customers. Any statement of class unknown should make the search path 'any'"
   },
 
+  {
+    id: "L26",
+    area: "server files",
+    title: "pg_read_binary_file of the table's own data file (admin allowed, the role may read server files)",
+    why: "a statement that names no table reads every row from disk",
+    policy: "admin",
+    superuserSetup: ["GRANT pg_read_server_files TO {backend}", "GRANT EXECUTE ON FUNCTION pg_read_binary_file(text) TO {backend}", "CHECKPOINT"],
+    teardown: ["REVOKE EXECUTE ON FUNCTION pg_read_binary_file(text) FROM {backend}", "REVOKE pg_read_server_files FROM {backend}"],
+    steps: [q(`SELECT pg_read_binary_file(pg_relation_filepath('${T}'))`)],
+    leakStep: 0,
+    diagnosis:
+      "the statement is class admin naming no relation (the table's name is a string), so no mask touches it. Only matters where the policy allows admin and the backend role has pg_read_server_files (or is superuser); while a mask is in force Sluice could refuse the server-file functions (pg_read_file, pg_read_binary_file, lo_import, COPY FROM a file), or the README could say masks assume admin is blocked"
+  },
+
   // -------- DDL that moves the masked data out from under the mask's name
   {
-    id: "L24",
+    id: "L27",
     area: "renaming the masked data",
     title: "ALTER TABLE ... RENAME COLUMN email, then select it",
     why: "masks name columns; the data keeps its attnum",
@@ -968,25 +1056,25 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
       "DDL on a masked table is allowed (it stores nothing); the catalog is invalidated after it and maps the attnum to the new name, which no mask's column glob matches (masking.ts resolveMasking). Renaming a masked column should be refused (or masks bound to the column at load time)"
   },
   {
-    id: "L25",
+    id: "L28",
     area: "renaming the masked data",
     title: "ALTER TABLE ... RENAME TO, then select from the new name",
     why: "masks name tables",
     steps: [q(`ALTER TABLE ${T} RENAME TO mb_renamed`), q("SELECT email, ssn FROM mb_renamed")],
     leakStep: 1,
-    diagnosis: "as L24: mb_renamed matches no mask's table glob, so the statement is not masked at all"
+    diagnosis: "as L27: mb_renamed matches no mask's table glob, so the statement is not masked at all"
   },
   {
-    id: "L26",
+    id: "L29",
     area: "renaming the masked data",
     title: "ALTER TABLE ... SET SCHEMA, then select from the other schema",
     why: "masks name schemas",
     steps: [q("CREATE SCHEMA mb_s"), q(`ALTER TABLE ${T} SET SCHEMA mb_s`), q(`SELECT email, ssn FROM mb_s.${T}`)],
     leakStep: 2,
-    diagnosis: "as L25 (the mask names public.mb_customers)"
+    diagnosis: "as L28 (the mask names public.mb_customers)"
   },
   {
-    id: "L27",
+    id: "L30",
     area: "renaming the masked data",
     title: "ALTER TABLE ... INHERIT a new parent, then select from the parent",
     why: "a parent's scan returns its children's rows, with the parent's OID as their origin",
@@ -995,17 +1083,17 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
     diagnosis: "the statement names only mb_par, which no mask names; the RowDescription gives mb_par's OID for the inherited rows"
   },
   {
-    id: "L28",
+    id: "L31",
     area: "renaming the masked data",
     title: "ATTACH PARTITION to a new partitioned table, then select from it",
-    why: "as L27, with partitioning",
+    why: "as L30, with partitioning",
     steps: [
       q(`CREATE TABLE mb_part (id int, name text, email text, ssn text, note jsonb) PARTITION BY RANGE (id)`),
       q(`ALTER TABLE mb_part ATTACH PARTITION ${T} FOR VALUES FROM (0) TO (1000)`),
       q("SELECT email, ssn FROM mb_part")
     ],
     leakStep: 2,
-    diagnosis: "as L27"
+    diagnosis: "as L30"
   }
 ]
 
