@@ -367,6 +367,12 @@ describe("masking bypass corpus", () => {
         WHERE n.nspname = 'public' AND p.proname LIKE 'mb\\_%' AND p.proname <> 'mb_noop'`
     )
     for (const f of fns.rows) await su.query(`DROP ROUTINE IF EXISTS ${f.sig} CASCADE`)
+    // Domains, enums, ranges and free-standing composite types (a table's row type goes with its table).
+    const types = await su.query<{ name: string }>(
+      `SELECT t.typname AS name FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace LEFT JOIN pg_class c ON c.oid = t.typrelid
+        WHERE n.nspname = 'public' AND t.typname LIKE 'mb\\_%' AND (t.typtype IN ('d', 'e', 'r', 'm') OR (t.typtype = 'c' AND c.relkind = 'c'))`
+    )
+    for (const t of types.rows) await su.query(`DROP TYPE IF EXISTS public."${t.name}" CASCADE`)
     await su.query(`SELECT lo_unlink(oid) FROM pg_largeobject_metadata WHERE NOT (oid::text = ANY($1::text[]))`, [largeObjectsBefore])
     await su.query(`DELETE FROM pg_statistic WHERE starelid IN (SELECT oid FROM pg_class WHERE relname = '${T}')`)
   }
@@ -384,6 +390,23 @@ describe("masking bypass corpus", () => {
     }
   }
 
+  /** Objects named mb_* in public (or the schema mb_s) that are not the fixture's: none may survive a reset. */
+  const leftovers = async (): Promise<Array<string>> => {
+    const r = await su.query<{ what: string }>(
+      `SELECT 'relation ' || c.relname AS what FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relname LIKE 'mb\\_%' AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'c')
+          AND c.relname NOT IN ('${T}', '${O}', 'mb_seq')
+       UNION ALL SELECT 'routine ' || p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = 'public' AND p.proname LIKE 'mb\\_%' AND p.proname <> 'mb_noop'
+       UNION ALL SELECT 'type ' || t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+        WHERE n.nspname = 'public' AND t.typname LIKE 'mb\\_%' AND t.typtype IN ('d', 'e', 'r', 'm')
+       UNION ALL SELECT 'schema mb_s' FROM pg_namespace WHERE nspname = 'mb_s'
+       UNION ALL SELECT 'large object ' || oid FROM pg_largeobject_metadata WHERE NOT (oid::text = ANY($1::text[]))`,
+      [largeObjectsBefore]
+    )
+    return r.rows.map((x) => x.what)
+  }
+
   /** The fixture as made: the table again if a case changed it, objects dropped, rows reset. */
   const restore = async () => {
     const damage = await fixtureDamage()
@@ -392,6 +415,8 @@ describe("masking bypass corpus", () => {
       await createFixture()
       await invalidateGatewayCatalog()
     } else await resetRows()
+    const left = await leftovers()
+    if (left.length > 0) throw new Error(`the fixture could not be reset: ${left.join(", ")} remain`)
   }
 
   /** The table's rows as made (for cases that must not change them). */
