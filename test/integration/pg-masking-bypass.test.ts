@@ -19,6 +19,10 @@
  * The fixture is reset after every case (rows, objects the case made, large objects);
  * a case that changed the table itself (renamed, re-parented, ...) gets it made again,
  * and the gateway's catalog cache is then invalidated by a DDL through it.
+ *
+ * For working on the corpus: SLUICE_MASKING_TRACE=<file> appends every step's errors and
+ * first rows to <file> (JSON lines); SLUICE_MASKING_LEAK_REPORT=<file> writes where each
+ * known leak and documented limit was seen.
  */
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"

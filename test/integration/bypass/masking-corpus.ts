@@ -535,6 +535,21 @@ export const CORPUS: ReadonlyArray<Case> = [
   },
   { id: "s05", area: "prepared statements", title: "EXPLAIN ANALYZE VERBOSE of an EXECUTE", why: "plan output of a masked statement (computed: redacted)", steps: [q(`PREPARE mb_p5 AS SELECT email FROM ${T}`), q("EXPLAIN (ANALYZE, VERBOSE) EXECUTE mb_p5")] },
 
+  {
+    id: "s06",
+    area: "prepared statements",
+    title: "EXECUTE of a harmless body with a subquery over email as its argument",
+    why: "the arguments are not the body Sluice judges EXECUTE by",
+    steps: [q("PREPARE mb_p6 (text) AS SELECT $1 AS v"), q(`EXECUTE mb_p6((SELECT email FROM ${T} WHERE id = 1))`, "error:0A000")]
+  },
+  {
+    id: "s07",
+    area: "prepared statements",
+    title: "CALL with a subquery over email as its argument",
+    why: "a procedure's INOUT argument comes back as a row",
+    steps: [q("CREATE PROCEDURE mb_pr7(INOUT v text) LANGUAGE sql AS $f$ SELECT v $f$"), q(`CALL mb_pr7((SELECT email FROM ${T} WHERE id = 1))`, "error:0A000")]
+  },
+
   // ------------------------------------------------------------------ writes and DDL that would store masked values
   { id: "w01", area: "storing masked values", title: "INSERT ... SELECT email", why: "stored unmasked", steps: [q(`INSERT INTO ${O} SELECT email FROM ${T}`, "blocked:mask:mb-email")] },
   { id: "w02", area: "storing masked values", title: "CREATE TEMP TABLE AS", why: "stored unmasked", steps: [q(`CREATE TEMP TABLE mb_t AS SELECT email FROM ${T}`, "blocked:mask:mb-email")] },
@@ -628,6 +643,9 @@ export const CORPUS: ReadonlyArray<Case> = [
     policy: "admin",
     steps: [q(`CREATE POLICY mb_pol ON ${T} USING (pg_notify('mb_c', email)::text = '')`, "blocked:mask:mb-email")]
   },
+  { id: "w42", area: "storing masked values", title: "EXPLAIN ANALYZE of INSERT ... SELECT email", why: "EXPLAIN ANALYZE runs the statement", steps: [q(`EXPLAIN ANALYZE INSERT INTO ${O} SELECT email FROM ${T}`, "blocked:mask:mb-email"), q(`SELECT v FROM ${O}`, "ok", [["seed"]])] },
+  { id: "w43", area: "storing masked values", title: "plain EXPLAIN of INSERT ... SELECT email", why: "planned, not run: nothing stored, the plan shows no value", steps: [q(`EXPLAIN VERBOSE INSERT INTO ${O} SELECT email FROM ${T}`), q(`SELECT v FROM ${O}`, "ok", [["seed"]])] },
+  { id: "w44", area: "storing masked values", title: "a materialized view over email WITH NO DATA", why: "stored at the first REFRESH", steps: [q(`CREATE MATERIALIZED VIEW mb_mv AS SELECT email FROM ${T} WITH NO DATA`, "blocked:mask:mb-email")] },
   { id: "w27", area: "storing masked values", title: "set_config(email) in the select list (admin allowed)", why: "a setting is stored session state", policy: "admin", steps: [q(`SELECT set_config('mb.x', email, false) FROM ${T}`, "blocked:mask:mb-email"), q("SELECT current_setting('mb.x', true)", "ok", [[null]])] },
 
   // ------------------------------------------------------------------ error and notice texts
@@ -811,7 +829,7 @@ export const CORPUS: ReadonlyArray<Case> = [
 const UNKNOWN = "query_to_xml('select 1', true, true, '')"
 
 export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
-  // -------- class unknown short-circuits every refusal
+  // -------- class unknown skips every refusal (plan.ts maskingOf: blindly() returns before the COPY, cursor and store checks)
   {
     id: "L01",
     area: "unknown class skips the refusals",
@@ -850,10 +868,19 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
     leakStep: 1,
     diagnosis: "as L01"
   },
-
-  // -------- side effects in clauses that "only filter"
   {
     id: "L05",
+    area: "unknown class skips the refusals",
+    title: "INSERT ... SELECT email(c): functional notation makes the statement unknown",
+    why: "as L03, without any unusual built-in: email(c) reads as a call of a user function",
+    steps: [q(`INSERT INTO ${O} SELECT email(c) FROM ${T} c`), q(`SELECT v FROM ${O}`)],
+    leakStep: 1,
+    diagnosis: "as L01: `email(c)` is a call of an unknown function to the classifier, the statement is unknown, and blindly() skips the stored check"
+  },
+
+  // -------- side effects in clauses that "only filter" (WHERE, JOIN ON, ORDER BY, GROUP BY are never projected)
+  {
+    id: "L06",
     area: "side effects in filtering clauses",
     title: "pg_notify(email) in WHERE, to a LISTENing session",
     why: "a WHERE clause is not projected, but a function in it can send the value anywhere",
@@ -863,47 +890,58 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
       "columnsProjected/columnsNotReturned exclude WHERE/ORDER BY/GROUP BY/JOIN ON, so the write-class statement is not refused as storing; the NotificationResponse is forwarded as is (responses.ts only rewrites DataRow and withholds Error/Notice). Any writing built-in in a filtering clause (pg_notify, lo_from_bytea, setval, and set_config where admin is allowed) is a channel"
   },
   {
-    id: "L06",
+    id: "L07",
     area: "side effects in filtering clauses",
     title: "lo_from_bytea(email) in WHERE, then lo_get",
     why: "a large object written from a filter, read by a statement that names no table",
     steps: [q(`SELECT 1 FROM ${T} WHERE id = 1 AND lo_from_bytea(${LO}, convert_to(email, 'UTF8')) > 0`), q(`SELECT lo_get(${LO})`)],
     leakStep: 1,
-    diagnosis: "as L05"
+    diagnosis: "as L06"
   },
   {
-    id: "L07",
+    id: "L08",
     area: "side effects in filtering clauses",
     title: "setval(ascii(email)) in WHERE, then currval",
     why: "one character per statement, as a number",
     steps: [q(`SELECT 1 FROM ${T} WHERE id = 1 AND setval('mb_seq', ascii(email)) > 0`), q("SELECT currval('mb_seq')", "ok")],
     leakStep: 1,
     shows: [["122"]],
-    diagnosis: "as L05: ascii('z') = 122, the first character of the email; a loop over substr gives the whole value"
+    diagnosis: "as L06: ascii('z') = 122, the first character of the email; a loop over substr gives the whole value"
   },
   {
-    id: "L08",
+    id: "L09",
+    area: "side effects in filtering clauses",
+    title: "pg_advisory_lock(ascii(email)) in WHERE, then pg_locks",
+    why: "a read-class statement with a side effect: the lock key is the value",
+    steps: [q(`SELECT 1 FROM ${T} WHERE id = 1 AND pg_advisory_lock(ascii(email)) IS NOT NULL`), q("SELECT objid::text FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")],
+    leakStep: 1,
+    shows: [["122"]],
+    diagnosis: "as L06, and the statement stays class read (advisory locks set only `locks`), so no refusal keyed on writing built-ins would stop it"
+  },
+  {
+    id: "L10",
     area: "side effects in filtering clauses",
     title: "set_config(email) in WHERE, then SHOW (admin allowed)",
     why: "a two-step exfiltration through a setting",
     policy: "admin",
     steps: [q(`SELECT 1 FROM ${T} WHERE id = 1 AND set_config('mb.x', email, false) IS NOT NULL`), q("SHOW mb.x")],
     leakStep: 1,
-    diagnosis: "as L05 (set_config is admin: only under a policy allowing admin)"
+    diagnosis: "as L06 (set_config is admin: only under a policy allowing admin)"
   },
   {
-    id: "L09",
+    id: "L11",
     area: "side effects in filtering clauses",
     title: "set_config('application_name', ssn) in WHERE (admin allowed)",
     why: "the server reports application_name in a ParameterStatus within the masked statement itself",
     policy: "admin",
     steps: [q(`SELECT 1 FROM ${T} WHERE id = 1 AND set_config('application_name', ssn, false) IS NOT NULL`)],
     leakStep: 0,
-    diagnosis: "as L05; ParameterStatus is forwarded as is, even during a masked statement"
+    diagnosis: "as L06; ParameterStatus is forwarded as is, even during a masked statement"
   },
 
+  // -------- side effects stored in definitions (a domain's CHECK runs behind the statement)
   {
-    id: "L10",
+    id: "L12",
     area: "side effects in definitions",
     title: "a domain whose CHECK calls set_config, made through the gateway; a cast in WHERE; then SHOW",
     why: "the function runs inside the server's domain check, not in any statement Sluice judges: even set_config (admin, blocked by this policy) runs",
@@ -913,7 +951,7 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
       "CREATE DOMAIN is ddl: a definition's functions are reported but do not escalate (set_config would make any other statement admin), and VALUE is no masked column, so it is allowed; the cast in WHERE is not projected and calls nothing Sluice can see. Definitions that store expressions calling writing or admin built-ins (domain CHECK, column DEFAULT, ...) could be refused while a mask is in force, or made to count as calls of those functions by the statements that use them"
   },
   {
-    id: "L11",
+    id: "L13",
     area: "side effects in definitions",
     title: "a domain whose CHECK calls pg_notify; the masked column cast to it in the select list",
     why: "the masked statement itself sends the value as a notification",
@@ -922,19 +960,9 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
     diagnosis: "as the previous case; the rows are redacted but the NotificationResponse is forwarded as is"
   },
 
-  // -------- DO blocks: masked entirely, but their side effects are not
+  // -------- DO blocks: masked entirely, but not what they leave behind, nor the error fields they choose
   {
-    id: "L12",
-    area: "side effects in filtering clauses",
-    title: "pg_advisory_lock(ascii(email)) in WHERE, then pg_locks",
-    why: "a read-class statement with a side effect: the lock key is the value",
-    steps: [q(`SELECT 1 FROM ${T} WHERE id = 1 AND pg_advisory_lock(ascii(email)) IS NOT NULL`), q("SELECT objid::text FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")],
-    leakStep: 1,
-    shows: [["122"]],
-    diagnosis: "as L05, and the statement stays class read (advisory locks set only `locks`), so no refusal keyed on writing built-ins would stop it"
-  },
-  {
-    id: "L13",
+    id: "L14",
     area: "side effects of DO blocks",
     title: "DO: set_config(email), then SHOW and a failing cast",
     why: "DO is masked entirely, the next statements are not",
@@ -948,43 +976,43 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
       "plan.ts blindly() masks the DO's own results and texts, but Sluice cannot see what the block writes (a setting, a notification, a large object, a table): later statements that read it name no masked table and are not masked. Under a policy allowing unknown while a mask is in force, DO/CALL (and anything unknown) can store masked values anywhere"
   },
   {
-    id: "L14",
+    id: "L15",
     area: "side effects of DO blocks",
     title: "DO: set_config('application_name', email)",
     why: "ParameterStatus during the DO itself",
     steps: [q(`DO $$ BEGIN PERFORM set_config('application_name', (SELECT email FROM ${T} WHERE id = 1), false); END $$`)],
     leakStep: 0,
-    diagnosis: "as L13; the ParameterStatus is forwarded as is"
+    diagnosis: "as L14; the ParameterStatus is forwarded as is"
   },
   {
-    id: "L15",
+    id: "L16",
     area: "side effects of DO blocks",
     title: "DO: pg_notify(email), LISTENing",
     why: "a notification payload",
     steps: [q("LISTEN mb_c"), q(`DO $$ BEGIN PERFORM pg_notify('mb_c', email) FROM ${T}; END $$`)],
     leakStep: 1,
-    diagnosis: "as L13; NotificationResponse is forwarded as is"
+    diagnosis: "as L14; NotificationResponse is forwarded as is"
   },
   {
-    id: "L16",
+    id: "L17",
     area: "side effects of DO blocks",
     title: "DO: CREATE TEMP TABLE AS SELECT email, then read it",
     why: "a table Sluice never saw created",
     steps: [q(`DO $$ BEGIN CREATE TEMP TABLE mb_t AS SELECT email, ssn FROM ${T}; END $$`), q("SELECT * FROM mb_t")],
     leakStep: 1,
-    diagnosis: "as L13"
-  },
-  {
-    id: "L17",
-    area: "side effects of DO blocks",
-    title: "DO: INSERT INTO another table SELECT email, then read it",
-    why: "as L16, into a permanent table",
-    steps: [q(`DO $$ BEGIN INSERT INTO ${O} SELECT email FROM ${T}; END $$`), q(`SELECT v FROM ${O}`)],
-    leakStep: 1,
-    diagnosis: "as L13"
+    diagnosis: "as L14"
   },
   {
     id: "L18",
+    area: "side effects of DO blocks",
+    title: "DO: INSERT INTO another table SELECT email, then read it",
+    why: "as L17, into a permanent table",
+    steps: [q(`DO $$ BEGIN INSERT INTO ${O} SELECT email FROM ${T}; END $$`), q(`SELECT v FROM ${O}`)],
+    leakStep: 1,
+    diagnosis: "as L14"
+  },
+  {
+    id: "L19",
     area: "side effects of DO blocks",
     title: "RAISE ... USING COLUMN / TABLE / CONSTRAINT / DATATYPE / SCHEMA",
     why: "withheldFields keeps the name fields, which RAISE sets to any text",
@@ -999,7 +1027,16 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
       "masking.ts withheldFields drops only M/D/H/W/q/p; the schema (s), table (t), column (c), datatype (d) and constraint (n) fields are kept, and PL/pgSQL's RAISE USING sets them from any expression. The SQLSTATE (C, via ERRCODE) carries 5 characters more"
   },
   {
-    id: "L19",
+    id: "L20",
+    area: "side effects of DO blocks",
+    title: "RAISE NOTICE ... USING COLUMN (a notice, the statement succeeds)",
+    why: "as L19, in a NoticeResponse",
+    steps: [q(`DO $$ BEGIN RAISE NOTICE USING MESSAGE = 'x', COLUMN = (SELECT email FROM ${T} WHERE id = 1); END $$`)],
+    leakStep: 0,
+    diagnosis: "as L19"
+  },
+  {
+    id: "L21",
     area: "side effects of DO blocks",
     title: "RAISE ... USING ERRCODE built from the email",
     why: "the SQLSTATE of a masked statement is kept, and a DO block chooses it: 5 characters per statement",
@@ -1010,7 +1047,20 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
       "withheldFields keeps C (README: the client gets the SQLSTATE); for a statement Sluice masks blindly (class unknown), the code is the block's to choose. Normalising the SQLSTATE of blindly masked statements (e.g. to its class, P0001) would close it"
   },
   {
-    id: "L20",
+    id: "L22",
+    area: "search path",
+    title: "search_path moved inside a DO block where Sluice cannot see it",
+    why: "Sluice resolves unqualified names by the search path it learnt at login; a DO block changes it without the words it looks for",
+    startup: { search_path: "pg_catalog" },
+    steps: [q(`DO $$ BEGIN EXECUTE format('SET %s = public', 'search' || '_path'); END $$`), q(`SELECT email, ssn FROM ${T}`)],
+    leakStep: 1,
+    diagnosis:
+      "enforce.ts movesSearchPath() matches /search_path|schema|set_config|.../ in the text; a DO body that builds the SET dynamically passes, so state.searchPath stays [pg_catalog]: mb_customers resolves (for Sluice) to pg_catalog.mb_customers, no mask touches it, while the server reads public.mb_customers. Any statement of class unknown should make the search path 'any'"
+  },
+
+  // -------- a Query Sluice cannot parse
+  {
+    id: "L23",
     area: "statements Sluice cannot parse",
     title: "a Query the server parses but Sluice's (newer) parser does not: the second statement's rows are clear",
     why: "SYSTEM_USER is a reserved word since PostgreSQL 16; the PostgreSQL 15 server takes it as an alias",
@@ -1019,19 +1069,10 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
     diagnosis:
       "enforce.ts decideSql: an Unparseable text is judged as ONE unknown statement (allowed where unknown is), masked blindly; responses.ts advances to the next StatementRef at each CommandComplete, and there is none for the second statement the server runs, so its RowDescription plans no masking and its DataRows pass clear. While a mask is in force, an unparseable Query should be blocked, or every result of it masked"
   },
-  {
-    id: "L21",
-    area: "side effects of DO blocks",
-    title: "RAISE NOTICE ... USING COLUMN (a notice, the statement succeeds)",
-    why: "as L18, in a NoticeResponse",
-    steps: [q(`DO $$ BEGIN RAISE NOTICE USING MESSAGE = 'x', COLUMN = (SELECT email FROM ${T} WHERE id = 1); END $$`)],
-    leakStep: 0,
-    diagnosis: "as L18"
-  },
 
-  // -------- what Sluice remembers versus what the server has
+  // -------- what Sluice remembers of prepared statements versus what the server has
   {
-    id: "L22",
+    id: "L24",
     area: "prepared statement bookkeeping",
     title: "a PREPARE that fails (name taken) replaces the body Sluice remembers",
     why: "EXECUTE is judged by the body Sluice saw last, the server runs the first",
@@ -1041,10 +1082,10 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
       "enforce.ts remember() stores sqlPrepared[name] for every allowed PREPARE when it is decided, not when the server accepts it; EXECUTE is then judged (and masked) by the harmless body"
   },
   {
-    id: "L23",
+    id: "L25",
     area: "prepared statement bookkeeping",
     title: "a named Parse that fails (name taken) replaces the statement Sluice remembers",
-    why: "the protocol-level version of L22",
+    why: "the protocol-level version of L24",
     steps: [
       { frames: [parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
       { frames: [parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC], expect: "error:42P05" },
@@ -1055,7 +1096,7 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
       "stages.ts route() sets ids.named[name] at every forwarded Parse (and decideFrame sets enforcement.parsed), whether or not the server accepts it; the Bind then carries the harmless statement's masking (none) and no Describe is injected before the Execute"
   },
   {
-    id: "L24",
+    id: "L26",
     area: "prepared statement bookkeeping",
     title: "a DEALLOCATE that fails makes Sluice forget a protocol-level statement",
     why: "the server keeps it; Bind of it is then unmasked",
@@ -1072,7 +1113,7 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
       "stages.ts forgetDeallocated() deletes ids.named[name] for every allowed DEALLOCATE, even one the server refused; the later Bind finds no statement, so the portal has no masking and Execute gets no Describe (decideBind does not re-judge: enforcement.parsed still has it, unchanged)"
   },
   {
-    id: "L25",
+    id: "L27",
     area: "prepared statement bookkeeping",
     title: "CREATE TABLE AS EXECUTE of a masked prepared statement",
     why: "storing a masked statement's values, hidden behind EXECUTE",
@@ -1082,29 +1123,61 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
       "the classifier gives `CREATE TABLE AS EXECUTE p` class ddl with no reads and no prepared ref, and enforce.ts bodyOf() only follows a top-level EXECUTE: maskingOf sees no masked table and neither masks nor refuses it"
   },
 
-  {
-    id: "L26",
-    area: "unknown class skips the refusals",
-    title: "INSERT ... SELECT email(c): functional notation makes the statement unknown",
-    why: "as L03, without any unusual built-in: email(c) reads as a call of a user function",
-    steps: [q(`INSERT INTO ${O} SELECT email(c) FROM ${T} c`), q(`SELECT v FROM ${O}`)],
-    leakStep: 1,
-    diagnosis: "as L01: `email(c)` is a call of an unknown function to the classifier, the statement is unknown, and blindly() skips the stored check"
-  },
-  {
-    id: "L27",
-    area: "search path",
-    title: "search_path moved inside a DO block where Sluice cannot see it",
-    why: "Sluice resolves unqualified names by the search path it learnt at login; a DO block changes it without the words it looks for",
-    startup: { search_path: "pg_catalog" },
-    steps: [q(`DO $$ BEGIN EXECUTE format('SET %s = public', 'search' || '_path'); END $$`), q(`SELECT email, ssn FROM ${T}`)],
-    leakStep: 1,
-    diagnosis:
-      "enforce.ts movesSearchPath() matches /search_path|schema|set_config|.../ in the text; a DO body that builds the SET dynamically passes, so state.searchPath stays [pg_catalog]: mb_customers resolves (for Sluice) to pg_catalog.mb_customers, no mask touches it, while the server reads public.mb_customers. Any statement of class unknown should make the search path 'any'"
-  },
-
+  // -------- DDL that moves the masked data out from under the mask's names
   {
     id: "L28",
+    area: "renaming the masked data",
+    title: "ALTER TABLE ... RENAME COLUMN email, then select it",
+    why: "masks name columns; the data keeps its attnum",
+    steps: [q(`ALTER TABLE ${T} RENAME COLUMN email TO mb_e`), q(`ALTER TABLE ${T} RENAME COLUMN ssn TO mb_s`), q(`SELECT mb_e, mb_s FROM ${T}`)],
+    leakStep: 2,
+    diagnosis:
+      "DDL on a masked table is allowed (it stores nothing); the catalog is invalidated after it and maps the attnum to the new name, which no mask's column glob matches (masking.ts resolveMasking). Renaming a masked column should be refused (or masks bound to the column at load time)"
+  },
+  {
+    id: "L29",
+    area: "renaming the masked data",
+    title: "ALTER TABLE ... RENAME TO, then select from the new name",
+    why: "masks name tables",
+    steps: [q(`ALTER TABLE ${T} RENAME TO mb_renamed`), q("SELECT email, ssn FROM mb_renamed")],
+    leakStep: 1,
+    diagnosis: "as L28: mb_renamed matches no mask's table glob, so the statement is not masked at all"
+  },
+  {
+    id: "L30",
+    area: "renaming the masked data",
+    title: "ALTER TABLE ... SET SCHEMA, then select from the other schema",
+    why: "masks name schemas",
+    steps: [q("CREATE SCHEMA mb_s"), q(`ALTER TABLE ${T} SET SCHEMA mb_s`), q(`SELECT email, ssn FROM mb_s.${T}`)],
+    leakStep: 2,
+    diagnosis: "as L29 (the mask names public.mb_customers)"
+  },
+  {
+    id: "L31",
+    area: "renaming the masked data",
+    title: "ALTER TABLE ... INHERIT a new parent, then select from the parent",
+    why: "a parent's scan returns its children's rows, with the parent's OID as their origin",
+    steps: [q(`CREATE TABLE mb_par (id int, name text, email text, ssn text, note jsonb)`), q(`ALTER TABLE ${T} INHERIT mb_par`), q("SELECT email, ssn FROM mb_par")],
+    leakStep: 2,
+    diagnosis: "the statement names only mb_par, which no mask names; the RowDescription gives mb_par's OID for the inherited rows"
+  },
+  {
+    id: "L32",
+    area: "renaming the masked data",
+    title: "ATTACH PARTITION to a new partitioned table, then select from it",
+    why: "as L31, with partitioning",
+    steps: [
+      q(`CREATE TABLE mb_part (id int, name text, email text, ssn text, note jsonb) PARTITION BY RANGE (id)`),
+      q(`ALTER TABLE mb_part ATTACH PARTITION ${T} FOR VALUES FROM (0) TO (1000)`),
+      q("SELECT email, ssn FROM mb_part")
+    ],
+    leakStep: 2,
+    diagnosis: "as L31"
+  },
+
+  // -------- server files (a policy allowing admin)
+  {
+    id: "L33",
     area: "server files",
     title: "pg_read_binary_file of the table's own data file (admin allowed, the role may read server files)",
     why: "a statement that names no table reads every row from disk",
@@ -1115,58 +1188,6 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
     leakStep: 0,
     diagnosis:
       "the statement is class admin naming no relation (the table's name is a string), so no mask touches it. Only matters where the policy allows admin and the backend role has pg_read_server_files (or is superuser); while a mask is in force Sluice could refuse the server-file functions (pg_read_file, pg_read_binary_file, lo_import, COPY FROM a file), or the README could say masks assume admin is blocked"
-  },
-
-  // -------- DDL that moves the masked data out from under the mask's name
-  {
-    id: "L29",
-    area: "renaming the masked data",
-    title: "ALTER TABLE ... RENAME COLUMN email, then select it",
-    why: "masks name columns; the data keeps its attnum",
-    steps: [q(`ALTER TABLE ${T} RENAME COLUMN email TO mb_e`), q(`ALTER TABLE ${T} RENAME COLUMN ssn TO mb_s`), q(`SELECT mb_e, mb_s FROM ${T}`)],
-    leakStep: 2,
-    diagnosis:
-      "DDL on a masked table is allowed (it stores nothing); the catalog is invalidated after it and maps the attnum to the new name, which no mask's column glob matches (masking.ts resolveMasking). Renaming a masked column should be refused (or masks bound to the column at load time)"
-  },
-  {
-    id: "L30",
-    area: "renaming the masked data",
-    title: "ALTER TABLE ... RENAME TO, then select from the new name",
-    why: "masks name tables",
-    steps: [q(`ALTER TABLE ${T} RENAME TO mb_renamed`), q("SELECT email, ssn FROM mb_renamed")],
-    leakStep: 1,
-    diagnosis: "as L29: mb_renamed matches no mask's table glob, so the statement is not masked at all"
-  },
-  {
-    id: "L31",
-    area: "renaming the masked data",
-    title: "ALTER TABLE ... SET SCHEMA, then select from the other schema",
-    why: "masks name schemas",
-    steps: [q("CREATE SCHEMA mb_s"), q(`ALTER TABLE ${T} SET SCHEMA mb_s`), q(`SELECT email, ssn FROM mb_s.${T}`)],
-    leakStep: 2,
-    diagnosis: "as L30 (the mask names public.mb_customers)"
-  },
-  {
-    id: "L32",
-    area: "renaming the masked data",
-    title: "ALTER TABLE ... INHERIT a new parent, then select from the parent",
-    why: "a parent's scan returns its children's rows, with the parent's OID as their origin",
-    steps: [q(`CREATE TABLE mb_par (id int, name text, email text, ssn text, note jsonb)`), q(`ALTER TABLE ${T} INHERIT mb_par`), q("SELECT email, ssn FROM mb_par")],
-    leakStep: 2,
-    diagnosis: "the statement names only mb_par, which no mask names; the RowDescription gives mb_par's OID for the inherited rows"
-  },
-  {
-    id: "L33",
-    area: "renaming the masked data",
-    title: "ATTACH PARTITION to a new partitioned table, then select from it",
-    why: "as L32, with partitioning",
-    steps: [
-      q(`CREATE TABLE mb_part (id int, name text, email text, ssn text, note jsonb) PARTITION BY RANGE (id)`),
-      q(`ALTER TABLE mb_part ATTACH PARTITION ${T} FOR VALUES FROM (0) TO (1000)`),
-      q("SELECT email, ssn FROM mb_part")
-    ],
-    leakStep: 2,
-    diagnosis: "as L32"
   }
 ]
 
@@ -1211,7 +1232,7 @@ export const DOCUMENTED_LIMITS: ReadonlyArray<LeakCase> = [
     diagnosis: "documented"
   },
   {
-    id: "D09",
+    id: "D04",
     area: "documented limits",
     title: "a function made through the gateway (string body) whose value an INSERT stores",
     why: "README: a function that reads a masked table is not masked; Sluice cannot read a string body",
@@ -1224,7 +1245,7 @@ export const DOCUMENTED_LIMITS: ReadonlyArray<LeakCase> = [
     diagnosis: "documented; note that the INSERT is class unknown and masked 'blindly', yet storing is not refused (see L01)"
   },
   {
-    id: "D10",
+    id: "D05",
     area: "documented limits",
     title: "a trigger made through the gateway (string body) copying emails into an unmasked table",
     why: "README: a trigger that reads a masked table is not masked; Sluice cannot read a string body",
@@ -1238,7 +1259,7 @@ export const DOCUMENTED_LIMITS: ReadonlyArray<LeakCase> = [
     diagnosis: "documented"
   },
   {
-    id: "D04",
+    id: "D06",
     area: "documented limits",
     title: "inference: ORDER BY email LIMIT 1",
     why: "README: a value reaches the client by inference however it is masked",
@@ -1248,7 +1269,7 @@ export const DOCUMENTED_LIMITS: ReadonlyArray<LeakCase> = [
     diagnosis: "documented: the order of the emails"
   },
   {
-    id: "D05",
+    id: "D07",
     area: "documented limits",
     title: "inference: count(*) WHERE email LIKE",
     why: "README: inference through WHERE",
@@ -1258,7 +1279,7 @@ export const DOCUMENTED_LIMITS: ReadonlyArray<LeakCase> = [
     diagnosis: "documented: one prefix test per statement"
   },
   {
-    id: "D06",
+    id: "D08",
     area: "documented limits",
     title: "inference: WHERE substr(ssn, 1, 2) = ...",
     why: "README: inference through WHERE",
@@ -1268,7 +1289,7 @@ export const DOCUMENTED_LIMITS: ReadonlyArray<LeakCase> = [
     diagnosis: "documented"
   },
   {
-    id: "D07",
+    id: "D09",
     area: "documented limits",
     title: "inference: string_agg(name ORDER BY ssn)",
     why: "README: ordering is not masked",
@@ -1278,7 +1299,7 @@ export const DOCUMENTED_LIMITS: ReadonlyArray<LeakCase> = [
     diagnosis: "documented: an aggregate's ORDER BY"
   },
   {
-    id: "D08",
+    id: "D10",
     area: "documented limits",
     title: "inference by SQLSTATE: division by zero when a character matches",
     why: "the SQLSTATE of a masked statement is kept (README: the client gets the SQLSTATE)",
