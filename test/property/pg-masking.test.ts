@@ -114,7 +114,7 @@ describe("which statements are masked", () => {
     ["COPY (SELECT name FROM customers) TO STDOUT", "block mask:contact"],
     ["DECLARE c CURSOR FOR SELECT name FROM customers", "block mask:contact"],
     ["INSERT INTO orders (id, total) SELECT id, email FROM customers", "block mask:contact"],
-    ["CREATE TABLE leak AS SELECT phone FROM customers", "block mask:phone"],
+    ["CREATE TABLE leak AS SELECT phone FROM customers", "block mask:contact"],
     ["SELECT email INTO leak FROM customers", "block mask:contact"],
     ["CREATE VIEW v AS SELECT email FROM customers", "block mask:contact"],
     ["UPDATE orders o SET total = c.email FROM customers c WHERE c.id = o.id RETURNING c.email", "block mask:contact"],
@@ -124,9 +124,16 @@ describe("which statements are masked", () => {
     ["SELECT set_config('a.b', email, false) FROM customers", "block mask:contact"],
     ["SELECT * FROM pg_stats WHERE tablename = 'customers'", "block mask:contact"],
     ["SELECT most_common_vals FROM pg_catalog.pg_stats", "block mask:contact"],
-    ["DO $$ BEGIN RAISE NOTICE '%', (SELECT email FROM customers LIMIT 1); END $$", "mask contact+phone computed"],
-    ["SELECT public.lookup(id) FROM orders", "mask contact+phone computed"],
-    ["EXECUTE never_prepared", "mask contact+phone computed"]
+    ["DO $$ BEGIN RAISE NOTICE '%', (SELECT email FROM customers LIMIT 1); END $$", "block mask:contact"],
+    ["SELECT public.lookup(id) FROM orders", "block mask:contact"],
+    ["EXECUTE never_prepared", "block mask:contact"],
+    ["SELECT 1 FROM customers WHERE pg_notify('c', email) IS NULL", "block mask:contact"],
+    ["SELECT 1 FROM customers WHERE pg_advisory_lock(ascii(email)) IS NULL", "block mask:contact"],
+    ["SELECT pg_read_binary_file('base/1/2')", "block mask:contact"],
+    ["CREATE TABLE scratch (x text)", "block mask:contact"],
+    ["ALTER TABLE customers RENAME COLUMN email TO e", "block mask:contact"],
+    ["CREATE DOMAIN d AS text CHECK (set_config('a.b', VALUE, false) IS NOT NULL)", "block mask:contact"],
+    ["SELECT nextval('s') FROM orders", "clear"]
   ])("%s → %s", (sql, expected) => {
     expect(verdict(sql)).toBe(expected)
   })
@@ -144,7 +151,7 @@ describe("which statements are masked", () => {
     expect(decide(classify(frameOf(encodeFrontend({ _tag: "FunctionCall", functionOid: 1234, argFormats: [], args: [], resultFormat: 0 })), open), open)._tag).toBe("Forward")
   })
 
-  it("a FETCH reads what its cursor's DECLARE reads; a cursor Sluice did not see declared is masked blindly", () => {
+  it("a FETCH reads what its cursor's DECLARE reads; one from a cursor Sluice did not see declared is blocked", () => {
     let current: Policy = policy([])
     const s = sessionState(() => ({ policy: current, version: current.masks.length === 0 ? "open" : "masked" }), (sql) => classifier.classify(sql))
     const verdicts = (sql: string) => send(s, { _tag: "Query", sql }).audited.map((a) => `${a.verdict} ${a.ruleId}`)
@@ -154,13 +161,63 @@ describe("which statements are masked", () => {
     // declared before the mask: fetching it now would return clear values
     expect(verdicts("FETCH 10 FROM early")).toEqual(["block mask:contact"])
     expect(verdicts("FETCH 10 FROM plain")).toEqual(["allow default:*"])
-    expect(verdicts("FETCH 10 FROM opened_elsewhere")).toEqual(["mask default:*"])
+    expect(verdicts("FETCH 10 FROM opened_elsewhere")).toEqual(["block mask:contact"])
     expect(verdicts("CLOSE plain")).toEqual(["allow default:*"])
-    expect(verdicts("FETCH 10 FROM plain")).toEqual(["mask default:*"])
-    // code Sluice cannot see may open a cursor under any name
+    expect(verdicts("FETCH 10 FROM plain")).toEqual(["block mask:contact"])
+    // code Sluice cannot see may open a cursor under any name: where it may run, no cursor is known after it
+    current = policy([])
     expect(verdicts("DECLARE again CURSOR WITH HOLD FOR SELECT total FROM orders")).toEqual(["allow default:*"])
-    verdicts("DO $$ BEGIN PERFORM 1; END $$")
-    expect(verdicts("FETCH 10 FROM again")).toEqual(["mask default:*"])
+    expect(verdicts("DO $$ BEGIN PERFORM 1; END $$")).toEqual(["allow anything"])
+    current = policy()
+    expect(verdicts("FETCH 10 FROM again")).toEqual(["block mask:contact"])
+  })
+
+  it("prepared statements are known as the server knows them: a name in use is not replaced, a refused Parse frees its name, an unknown name is not bound", () => {
+    const s = state()
+    const executeBytes = (name: string) => {
+      send(s, { _tag: "Bind", portal: "", statement: name, paramFormats: [], params: [], resultFormats: [] })
+      return send(s, { _tag: "Execute", portal: "", maxRows: 0 }).bytes.map((b) => String.fromCharCode(b[0]!))
+    }
+    send(s, { _tag: "Parse", name: "s1", sql: "SELECT email FROM customers", paramTypes: [] })
+    // the server refuses this one (42P05) and keeps the first
+    send(s, { _tag: "Parse", name: "s1", sql: "SELECT total FROM orders", paramTypes: [] })
+    expect(executeBytes("s1")).toEqual(["D", "E"])
+    send(s, { _tag: "Sync" })
+    reply(s, [
+      { _tag: "ParseComplete" },
+      { _tag: "ErrorResponse", fields: [["S", "ERROR"], ["C", "42P05"], ["M", 'prepared statement "s1" already exists']] },
+      { _tag: "ReadyForQuery", status: "I" }
+    ])
+    // the refused Parse did not take the name from the first
+    expect(executeBytes("s1")).toEqual(["D", "E"])
+    send(s, { _tag: "Sync" })
+    const rows = reply(s, [
+      { _tag: "BindComplete" },
+      { _tag: "RowDescription", fields: [field("email", CUSTOMERS, 3)] },
+      { _tag: "DataRow", values: [text("ann@example.com")] },
+      { _tag: "CommandComplete", tag: "SELECT 1" },
+      { _tag: "ReadyForQuery", status: "I" }
+    ])
+    expect(rowsOf(rows.received)).toEqual([["****"]])
+
+    // a Parse the server refuses frees its name: the next Parse of it is the statement
+    send(s, { _tag: "Parse", name: "s2", sql: "SELECT nosuchcolumn FROM orders", paramTypes: [] })
+    send(s, { _tag: "Sync" })
+    reply(s, [{ _tag: "ErrorResponse", fields: [["S", "ERROR"], ["C", "42703"], ["M", "column does not exist"]] }, { _tag: "ReadyForQuery", status: "I" }])
+    send(s, { _tag: "Parse", name: "s2", sql: "SELECT email FROM customers", paramTypes: [] })
+    expect(executeBytes("s2")).toEqual(["D", "E"])
+
+    // a name Sluice never saw prepared, or one a DEALLOCATE may have removed, is not bound while a mask is in force
+    const unknown = decide(classify(frameOf(encodeFrontend({ _tag: "Bind", portal: "", statement: "nosuch", paramFormats: [], params: [], resultFormats: [] })), s), s)
+    expect(unknown._tag === "Block" ? unknown.blocked.ruleId : unknown._tag).toBe("mask:contact")
+  })
+
+  it("a SQL-level PREPARE of a name in use leaves the name unknown: its EXECUTE is blocked while a mask is in force", () => {
+    const s = state()
+    const verdicts = (sql: string) => send(s, { _tag: "Query", sql }).audited.map((a) => `${a.verdict} ${a.ruleId}`)
+    verdicts("PREPARE p AS SELECT email FROM customers")
+    verdicts("PREPARE p AS SELECT total FROM orders")
+    expect(verdicts("EXECUTE p")).toEqual(["block mask:contact"])
   })
 
   it("EXECUTE of a SQL-level prepared statement is masked by its body", () => {

@@ -8,7 +8,8 @@
  * column names its table (OID) and attribute number, which the catalog maps to names
  * (see src/streams/pg/masking.ts).
  */
-import type { ColumnRef, StatementInfo } from "../classify/index.ts"
+import { functionEffect } from "../classify/function-effects.ts"
+import type { ColumnRef, FunctionRef, StatementInfo } from "../classify/index.ts"
 import type { Principal } from "../identity/principal.ts"
 import { principalMatches, type RelationFacts, relationsMatch } from "../policy/evaluate.ts"
 import { globMatch } from "../policy/glob.ts"
@@ -99,15 +100,11 @@ const onlyLocksRows = (s: StatementInfo): boolean => s.locks && s.writes.length 
 /** Planner statistics hold sample values (most common values, histogram bounds) of every analysed column. */
 const STATISTICS: ReadonlySet<string> = new Set(["pg_statistic", "pg_stats", "pg_stats_ext", "pg_stats_ext_exprs", "pg_statistic_ext_data"])
 
-/**
- * A statement whose reads Sluice cannot see (DO, CALL, a user-defined function, EXECUTE of
- * a statement it never saw): every mask may apply, so every column is masked unless the
- * server names its origin among the statement's own relations, and its texts are withheld.
- */
-const blindly = (masks: ReadonlyArray<ActiveMask>, relations: ReadonlyArray<RelationFacts>): MaskingVerdict => ({
-  _tag: "Masked",
-  need: { masks, relations, computed: true }
-})
+/** A function whose call leaves something behind (a notification, a setting, a large object, a sequence value, a lock) that could carry a value out. */
+const sideEffect = (f: FunctionRef): boolean => {
+  const e = functionEffect(f)._tag
+  return e === "write" || e === "admin" || e === "lock"
+}
 
 const refuse = (maskId: string, why: string): MaskingVerdict => ({
   _tag: "Refused",
@@ -116,9 +113,24 @@ const refuse = (maskId: string, why: string): MaskingVerdict => ({
 })
 
 /**
+ * What no statement may do while a mask is in force for the principal, whatever table it
+ * names: run code Sluice cannot see into (its reads and side effects are invisible),
+ * administer the server (server files hold every value), change the schema (a rename, a
+ * trigger, a domain's check or a new parent table moves values out from under the names
+ * masks match), or read the planner's statistics (they hold sample values).
+ */
+const refusedUnderMasks = (mask: ActiveMask, body: StatementInfo | undefined): MaskingVerdict | undefined => {
+  if (body === undefined || body.class === "unknown") return refuse(mask.id, "Sluice cannot see what a statement of unknown effect reads or where its values go")
+  if (body.class === "admin") return refuse(mask.id, "administrative statements reach the server's data by other ways")
+  if (body.class === "ddl") return refuse(mask.id, "schema changes could move masked values out from under the masks' names; run them as a principal the masks exempt")
+  if (body.reads.some((r) => STATISTICS.has(r.name))) return refuse(mask.id, "planner statistics hold sample values of masked columns")
+  return undefined
+}
+
+/**
  * Masking for one allowed statement. `body` is what runs (for EXECUTE, the PREPAREd
- * statement; undefined when Sluice never saw it), `relationOf` resolves a relation as the
- * policy sees it (search path).
+ * statement; for FETCH, its cursor's DECLARE; undefined when Sluice never saw it),
+ * `relationOf` resolves a relation as the policy sees it (search path).
  */
 export const maskingOf = (
   masks: ReadonlyArray<ActiveMask>,
@@ -127,17 +139,19 @@ export const maskingOf = (
 ): MaskingVerdict => {
   const first = masks[0]
   if (first === undefined) return UNMASKED
-  if (body === undefined) return blindly(masks, [])
+  const refused = refusedUnderMasks(first, body)
+  if (refused !== undefined || body === undefined) return refused ?? UNMASKED
   // Written tables count too: an error about a row (a failed cast in WHERE, a duplicate key) may quote its values.
   const relations = [...body.reads, ...body.writes].map(relationOf)
-  if (body.reads.some((r) => STATISTICS.has(r.name))) return refuse(first.id, "planner statistics hold sample values of masked columns")
-  if (body.class === "unknown") return blindly(masks, relations)
   const touching = masks.filter((m) => relationsMatch(m.tables, relations, false))
   const mask = touching[0]
   if (mask === undefined) return UNMASKED
   const columnRelation = (c: ColumnRef) => (c.relation === undefined ? undefined : relationOf(c.relation))
   if (copiesOut(body)) return refuse(mask.id, "COPY would send masked columns out; SELECT them instead")
   if (opensCursor(body)) return refuse(mask.id, "a cursor would return masked columns; SELECT them instead, or use the extended protocol's row limit")
+  // Even in WHERE: pg_notify(email), set_config(…, email), lo_from_bytea(…, email) leave the value behind.
+  const effect = body.functions.find(sideEffect)
+  if (effect !== undefined) return refuse(mask.id, `${effect.name}() could carry masked values out of the statement`)
   const stored = body.class === "read" || onlyLocksRows(body) ? [] : body.columnsNotReturned
   const storing = firstMasked(touching, stored, columnRelation)
   if (storing !== undefined) return refuse(storing.id, "the statement would store values of masked columns unmasked")

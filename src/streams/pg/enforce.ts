@@ -192,10 +192,20 @@ const rememberCursor = (cursors: Map<string, StatementInfo>, s: StatementInfo): 
 const remember = (state: EnforcementState, s: StatementInfo): void => {
   rememberCursor(state.cursors, s)
   const p = s.prepared
-  if (p?.kind === "prepare") state.sqlPrepared.set(p.name, s)
-  else if (p?.kind === "deallocate") {
-    if (p.name === "" || p.name.toLowerCase() === "all") state.sqlPrepared.clear()
-    else state.sqlPrepared.delete(p.name)
+  if (p?.kind === "prepare") {
+    // The server refuses a name in use (42P05) and keeps the old body, or the old PREPARE
+    // failed and the new one takes the name: Sluice cannot tell which, so it knows neither.
+    if (state.sqlPrepared.has(p.name)) state.sqlPrepared.delete(p.name)
+    else state.sqlPrepared.set(p.name, s)
+  } else if (p?.kind === "deallocate") {
+    // SQL-level DEALLOCATE (or DISCARD ALL) removes protocol-level statements too
+    if (p.name === "" || p.name.toLowerCase() === "all") {
+      state.sqlPrepared.clear()
+      for (const name of state.parsed.keys()) if (name !== "") state.parsed.delete(name)
+    } else {
+      state.sqlPrepared.delete(p.name)
+      state.parsed.delete(p.name)
+    }
   }
   if (movesSearchPath(s)) {
     state.searchPath = "any"
@@ -294,12 +304,23 @@ export const decideFunctionCall = (e: Enforcer, state: EnforcementState, functio
   // Admin, not unknown: the message names a function only by OID, which may be pg_terminate_backend,
   // so allowing statements of unknown effect must not allow it.
   const call: StatementInfo = { ...unknownStatement(text, "the function call protocol names the function only by OID"), class: "admin" }
-  const policy = e.policy()
-  const o = decideOne(e, state, call, policy)
-  // Its result is a FunctionCallResponse, not rows: whatever the function read, masking could not rewrite it.
-  const mask = masksFor(policy.policy, e.principal)[0]
-  if (isBlocked(o) || mask === undefined) return o
-  return { action: "block", ruleId: `mask:${mask.id}`, message: `the function call protocol returns values where masking cannot follow them (mask ${mask.id})`, statement: call }
+  return decideOne(e, state, call, e.policy())
+}
+
+/**
+ * Bind of a statement name Sluice does not know as parsed (never, or forgotten by a
+ * DEALLOCATE the server may have refused): the server either refuses it or runs
+ * something Sluice cannot mask, so while a mask is in force it is blocked.
+ */
+export const decideUnknownBind = (e: Enforcer, state: EnforcementState, statementName: string): Blocked | undefined => {
+  const mask = masksFor(e.policy().policy, e.principal)[0]
+  if (mask === undefined || state.parsed.has(statementName)) return undefined
+  return {
+    action: "block",
+    ruleId: `mask:${mask.id}`,
+    message: `prepared statement "${statementName}" is not one Sluice saw prepared, so masking cannot follow it (mask ${mask.id})`,
+    statement: unknownStatement(`<bind of prepared statement "${statementName}">`, "a prepared statement Sluice did not see")
+  }
 }
 
 export { isBlocked }

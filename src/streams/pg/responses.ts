@@ -40,8 +40,16 @@ export type Address =
   | { readonly target: string }
   | { readonly target: string; readonly statement: string; readonly formats: ReadonlyArray<number> }
 
+/** A Parse the server answered with an error, and the statement Sluice had noted under its name. */
+export interface FailedParse {
+  readonly name: string
+  readonly ref: StatementRef
+}
+
 interface Entry {
   readonly sent: Sent
+  /** For a Parse: the statement name it prepares. */
+  readonly prepares: string | undefined
   readonly origin: Origin
   /** The recording period it was sent in (see ResponseTracker.epoch). */
   readonly epoch: number
@@ -79,6 +87,7 @@ export class ResponseTracker {
   private entries: Array<Entry> = []
   private head = 0
   private results: Array<Result | RecordedRows | MaskingSummary> = []
+  private failedParses: Array<FailedParse> = []
   /**
    * Columns of described statements and portals, by address. Kept only while the policy
    * records anything: a description missed while it did not could mislabel values later.
@@ -96,12 +105,12 @@ export class ResponseTracker {
   /** After an extended-protocol error, until the client's Sync: the server skips these messages, so no answer comes. */
   private skippingUntilSync = false
 
-  sent(sent: Sent, origin: Origin = "client", statements: ReadonlyArray<StatementRef> = [], address?: Address): void {
+  sent(sent: Sent, origin: Origin = "client", statements: ReadonlyArray<StatementRef> = [], address?: Address, prepares?: string): void {
     if (this.skippingUntilSync) {
       if (sent !== "Sync") return
       this.skippingUntilSync = false
     }
-    this.entries.push({ sent, origin, epoch: this.epoch, statements, address, next: 0, startedAt: micros(), rows: 0, bytes: 0, columns: undefined, capture: undefined, masker: undefined, tally: undefined })
+    this.entries.push({ sent, prepares, origin, epoch: this.epoch, statements, address, next: 0, startedAt: micros(), rows: 0, bytes: 0, columns: undefined, capture: undefined, masker: undefined, tally: undefined })
   }
 
   /** Whether the policy in force records results; turning it off forgets every description. */
@@ -116,6 +125,14 @@ export class ResponseTracker {
       this.epoch++
     }
     this.recordingOn = on
+  }
+
+  /** The Parses the server refused since the last call. */
+  takeFailedParses(): ReadonlyArray<FailedParse> {
+    if (this.failedParses.length === 0) return this.failedParses
+    const out = this.failedParses
+    this.failedParses = []
+    return out
   }
 
   get pending(): number {
@@ -322,6 +339,8 @@ export class ResponseTracker {
     const m = decodeBackend(frame)
     const fields = R.isSuccess(m) && m.success._tag === "ErrorResponse" ? m.success.fields : []
     const withheld = this.maskingOf(head) === undefined ? undefined : this.withhold(head, frame)
+    const ref = head.statements[0]
+    if (head.sent === "Parse" && head.prepares !== undefined && ref !== undefined) this.failedParses.push({ name: head.prepares, ref })
     this.complete(head, field(fields, "C") ?? "XX000", null)
     if (EXTENDED.has(head.sent)) {
       while (this.peek() !== undefined && this.peek()!.sent !== "Sync") this.shift()

@@ -10,9 +10,20 @@ import { decodeFrontend, encodeFrontend, FrontendType } from "../../codecs/pg/fr
 import type { Recording } from "../../rules/policy/schema.ts"
 import type { StatementInfo } from "../../rules/classify/index.ts"
 import { blockedExtended, blockedQuery } from "./block.ts"
-import { type Allowed, type Blocked, type Classified as ClassifiedSql, classifySql, decideBind, decideFunctionCall, decideSql, isBlocked, parserSafety } from "./enforce.ts"
+import {
+  type Allowed,
+  type Blocked,
+  type Classified as ClassifiedSql,
+  classifySql,
+  decideBind,
+  decideFunctionCall,
+  decideSql,
+  decideUnknownBind,
+  isBlocked,
+  parserSafety
+} from "./enforce.ts"
 import { type ResultMasking, unresolvedMasking } from "./masking.ts"
-import type { Address, Sent, StatementRef } from "./responses.ts"
+import type { Address, FailedParse, Sent, StatementRef } from "./responses.ts"
 import type { SessionState } from "./session-state.ts"
 
 export type Classified =
@@ -123,8 +134,12 @@ const decideFrame = (c: Classified, state: SessionState): Decided => {
   }
   switch (c._tag) {
     case "Passthrough": {
+      // Forgotten as it is decided, so that a Parse of the name later in this batch is new.
+      if (c.frame.type === FrontendType.Close && c.frame.bytes[5] === 0x53) state.enforcement.parsed.delete(nameAt(c.frame.bytes, 6))
       if (c.frame.type === FrontendType.Bind) {
         const { statement } = bindNames(c.frame.bytes)
+        const unknown = decideUnknownBind(state.enforcer, state.enforcement, statement)
+        if (unknown !== undefined) return { _tag: "Block", kind: "Bind", allowed: [], blocked: unknown, statementName: statement }
         const judged = decideBind(state.enforcer, state.enforcement, statement)
         if (judged !== undefined) {
           if (isBlocked(judged)) return { _tag: "Block", kind: "Bind", allowed: [], blocked: judged, statementName: statement }
@@ -139,7 +154,9 @@ const decideFrame = (c: Classified, state: SessionState): Decided => {
       const statementName = c.kind === "Parse" ? nameAt(c.frame.bytes, 5) : undefined
       if (v._tag === "Block") return { _tag: "Block", kind: c.kind, allowed: v.allowed, blocked: v.blocked, ...(statementName === undefined ? {} : { statementName }) }
       const d = unlessAuditRefuses({ _tag: "Forward", frame: c.frame, allowed: v.allowed }, c.frame, state)
-      if (d._tag === "Forward" && statementName !== undefined && v.allowed.length === 1) {
+      // A name in use is refused by the server, which keeps the statement it has (see route).
+      const fresh = statementName === "" || !state.enforcement.parsed.has(statementName ?? "")
+      if (d._tag === "Forward" && statementName !== undefined && v.allowed.length === 1 && fresh) {
         state.enforcement.parsed.set(statementName, {
           statement: v.allowed[0]!.statement,
           searchPathVersion: state.enforcement.searchPathVersion,
@@ -240,10 +257,15 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
       const audited = d.allowed.map((a) => audit(a, via))
       const statements = audited.map(ref)
       const bytes = [f.bytes]
+      let prepares: string | undefined
       switch (f.type) {
-        case FrontendType.Parse:
-          if (statements[0] !== undefined) ids.named.set(nameAt(f.bytes, 5), statements[0])
+        case FrontendType.Parse: {
+          const name = nameAt(f.bytes, 5)
+          // The server refuses a name in use (42P05) and keeps the statement it has.
+          if (statements[0] !== undefined && (name === "" || !ids.named.has(name))) ids.named.set(name, statements[0])
+          prepares = name
           break
+        }
         case FrontendType.Bind: {
           const { portal, statement } = bindNames(f.bytes)
           const before = ids.named.get(statement)
@@ -271,17 +293,15 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
           break
         }
         case FrontendType.Close:
-          if (f.bytes[5] === 0x53) {
-            ids.named.delete(nameAt(f.bytes, 6))
-            state.enforcement.parsed.delete(nameAt(f.bytes, 6))
-          } else ids.portals.delete(nameAt(f.bytes, 6))
+          if (f.bytes[5] === 0x53) ids.named.delete(nameAt(f.bytes, 6))
+          else ids.portals.delete(nameAt(f.bytes, 6))
           break
         case FrontendType.Terminate:
           state.terminating = true
           break
       }
       forgetDeallocated(audited, ids)
-      if (sent !== undefined) state.responses.sent(sent, "client", statements, addressOf(f, state))
+      if (sent !== undefined) state.responses.sent(sent, "client", statements, addressOf(f, state), prepares)
       return { bytes, audited }
     }
     case "Block": {
@@ -304,6 +324,13 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
   }
 }
 
+/** A Parse the server refused made no statement: its name is free again, as the server sees it. */
+const forgetFailedParse = (failed: FailedParse, state: SessionState): void => {
+  if (state.statements.named.get(failed.name) !== failed.ref) return
+  state.statements.named.delete(failed.name)
+  state.enforcement.parsed.delete(failed.name)
+}
+
 /**
  * The server → client direction: observes what the session state needs and forwards
  * bytes as they came, except responses to what Sluice itself injected, and notifications
@@ -312,6 +339,7 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
 export const observeBackend = (frame: Frame, state: SessionState): Uint8Array | undefined => {
   const outcome = state.responses.received(frame)
   if (outcome === "drop") return undefined
+  for (const failed of state.responses.takeFailedParses()) forgetFailedParse(failed, state)
   switch (frame.type) {
     case BackendType.ReadyForQuery: {
       const m = decodeBackend(frame)
