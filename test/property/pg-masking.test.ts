@@ -207,6 +207,10 @@ describe("which statements are masked", () => {
     send(s, { _tag: "Parse", name: "s2", sql: "SELECT email FROM customers", paramTypes: [] })
     expect(executeBytes("s2")).toEqual(["D", "E"])
 
+    // an empty statement (a driver's ping) is known as parsed
+    send(s, { _tag: "Parse", name: "ping", sql: "", paramTypes: [] })
+    expect(send(s, { _tag: "Bind", portal: "", statement: "ping", paramFormats: [], params: [], resultFormats: [] }).bytes.map((b) => String.fromCharCode(b[0]!))).toEqual(["B"])
+
     // a name Sluice never saw prepared, or one a DEALLOCATE may have removed, is not bound while a mask is in force
     const unknown = decide(classify(frameOf(encodeFrontend({ _tag: "Bind", portal: "", statement: "nosuch", paramFormats: [], params: [], resultFormats: [] })), s), s)
     expect(unknown._tag === "Block" ? unknown.blocked.ruleId : unknown._tag).toBe("mask:contact")

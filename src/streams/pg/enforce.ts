@@ -45,7 +45,8 @@ export interface EnforcementState {
 }
 
 export interface Judged {
-  readonly statement: StatementInfo
+  /** Undefined for an empty statement, which does nothing to judge. */
+  readonly statement: StatementInfo | undefined
   readonly searchPathVersion: number
   readonly policyVersion: string
 }
@@ -292,7 +293,7 @@ const unsafe = (reason: string, text: string): Blocked => ({
 export const decideBind = (e: Enforcer, state: EnforcementState, statementName: string): Allowed | Blocked | undefined => {
   const parsed = state.parsed.get(statementName)
   const policy = e.policy()
-  if (parsed === undefined || (parsed.searchPathVersion === state.searchPathVersion && parsed.policyVersion === policy.version)) return undefined
+  if (parsed?.statement === undefined || (parsed.searchPathVersion === state.searchPathVersion && parsed.policyVersion === policy.version)) return undefined
   const o = decideOne(e, state, parsed.statement, policy)
   if (!isBlocked(o)) state.parsed.set(statementName, { statement: parsed.statement, searchPathVersion: state.searchPathVersion, policyVersion: policy.version })
   return o

@@ -156,9 +156,10 @@ const decideFrame = (c: Classified, state: SessionState): Decided => {
       const d = unlessAuditRefuses({ _tag: "Forward", frame: c.frame, allowed: v.allowed }, c.frame, state)
       // A name in use is refused by the server, which keeps the statement it has (see route).
       const fresh = statementName === "" || !state.enforcement.parsed.has(statementName ?? "")
-      if (d._tag === "Forward" && statementName !== undefined && v.allowed.length === 1 && fresh) {
+      // An empty statement (a driver's ping) is parsed too: its Bind must not look unknown.
+      if (d._tag === "Forward" && statementName !== undefined && v.allowed.length <= 1 && fresh) {
         state.enforcement.parsed.set(statementName, {
-          statement: v.allowed[0]!.statement,
+          statement: v.allowed[0]?.statement,
           searchPathVersion: state.enforcement.searchPathVersion,
           policyVersion: state.enforcer.policy().version
         })
