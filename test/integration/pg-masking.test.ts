@@ -8,7 +8,9 @@
  * - the extended protocol: parameters, named statements run many times, binary results,
  *   a client that never describes (Sluice describes the portal itself), row-limited Executes;
  * - exempt principals; blocks where masking cannot follow (COPY out, cursors, writes that
- *   store masked values); writes that only filter on masked columns; withheld error texts;
+ *   store masked values, and while any mask is in force: all DDL, and statements Sluice
+ *   cannot see into, such as user-defined functions, DO, and a FETCH from a cursor a DO
+ *   opened); writes that only filter on masked columns; withheld error texts;
  * - the audit trail (Decision verdict `mask`, MaskingSummary, recorded rows masked, no clear
  *   value anywhere), and a policy reload that adds a mask to live sessions.
  */
@@ -39,7 +41,7 @@ const FN = "sluice_mask_fn"
 /** Altered behind the gateway's back (see the catalog test). */
 const STALE = "sluice_mask_stale"
 /** What blocked statements would have created: none may exist afterwards. */
-const CREATED = ["sluice_mask_ctas", "sluice_mask_into", "sluice_mask_view"]
+const CREATED = ["sluice_mask_ctas", "sluice_mask_into", "sluice_mask_view", "sluice_mask_plain"]
 
 const CLEAR = [
   { id: 1, name: "Ann", email: "ann@example.com", phone: "+1 555 0101 4321", ssn: "123-45-6789", birth: "1980-01-02", score: 10, profile: { tier: "gold" }, notes: "vip-customer" },
@@ -78,6 +80,10 @@ const WITHHELD = (code: string) => `message withheld: the statement reads masked
 const COPY_BLOCK = "COPY would send masked columns out; SELECT them instead, where masking cannot follow them (mask customer-email)"
 const CURSOR_BLOCK = "a cursor would return masked columns; SELECT them instead, or use the extended protocol's row limit, where masking cannot follow them (mask customer-email)"
 const STORE_BLOCK = (mask: string) => `the statement would store values of masked columns unmasked, where masking cannot follow them (mask ${mask})`
+/** While any mask is in force for the principal, whatever the statement names: the first such mask is named. */
+const DDL_BLOCK = (mask: string) =>
+  `schema changes could move masked values out from under the masks' names; run them as a principal the masks exempt, where masking cannot follow them (mask ${mask})`
+const UNKNOWN_BLOCK = (mask: string) => `Sluice cannot see what a statement of unknown effect reads or where its values go, where masking cannot follow them (mask ${mask})`
 
 const COLUMNS = "id, name, email, phone, ssn, birth, score, profile, notes"
 
@@ -498,30 +504,43 @@ describe("result masking", () => {
         }
       })
 
-      it("writes and DDL that would store masked values: blocked, nothing stored or created", async () => {
+      it("writes that would store masked values, and any DDL while a mask is in force: blocked, nothing stored or created", async () => {
         const c = await gatewayClient(gw)
+        const other = await gatewayClient(gw, OTHER_TOKEN)
         try {
-          const blocked: Array<[string, string]> = [
-            [`INSERT INTO ${OC} SELECT email FROM ${C}`, STORE_BLOCK("customer-email")],
-            [`INSERT INTO ${OC} (v) SELECT upper(phone) FROM ${C} WHERE id = 1`, STORE_BLOCK("customer-phone")],
-            [`CREATE TABLE sluice_mask_ctas AS SELECT email FROM ${C}`, STORE_BLOCK("customer-email")],
-            [`SELECT email INTO sluice_mask_into FROM ${C}`, STORE_BLOCK("customer-email")],
-            [`UPDATE ${OC} SET v = c.ssn FROM ${C} c`, STORE_BLOCK("customer-ids")],
-            [`CREATE VIEW sluice_mask_view AS SELECT email FROM ${C}`, STORE_BLOCK("customer-email")],
+          const blocked: Array<[pg.Client, string, string]> = [
+            [c, `INSERT INTO ${OC} SELECT email FROM ${C}`, STORE_BLOCK("customer-email")],
+            [c, `INSERT INTO ${OC} (v) SELECT upper(phone) FROM ${C} WHERE id = 1`, STORE_BLOCK("customer-phone")],
+            [c, `SELECT email INTO sluice_mask_into FROM ${C}`, STORE_BLOCK("customer-email")],
+            [c, `UPDATE ${OC} SET v = c.ssn FROM ${C} c`, STORE_BLOCK("customer-ids")],
             // the whole row carries the masked values too
-            [`INSERT INTO ${OC} SELECT c::text FROM ${C} c`, STORE_BLOCK("customer-email")]
+            [c, `INSERT INTO ${OC} SELECT c::text FROM ${C} c`, STORE_BLOCK("customer-email")],
+            // DDL is refused as DDL, naming the first mask in force, whatever it reads or stores
+            [c, `CREATE TABLE sluice_mask_ctas AS SELECT email FROM ${C}`, DDL_BLOCK("customer-email")],
+            [c, `CREATE VIEW sluice_mask_view AS SELECT email FROM ${C}`, DDL_BLOCK("customer-email")],
+            [c, `ALTER TABLE ${C} RENAME COLUMN email TO sluice_mask_e`, DDL_BLOCK("customer-email")],
+            [c, "CREATE TABLE sluice_mask_plain (x int)", DDL_BLOCK("customer-email")],
+            [c, `DROP TABLE ${OC}`, DDL_BLOCK("customer-email")],
+            // `other` is exempt from the first masks, not from customer-private: that one is named
+            [other, "CREATE TABLE sluice_mask_plain (x int)", DDL_BLOCK("customer-private")],
+            [other, `ALTER TABLE ${C} RENAME COLUMN notes TO sluice_mask_n`, DDL_BLOCK("customer-private")]
           ]
           const got: Array<[string, string | undefined, string]> = []
-          for (const [sql] of blocked) {
-            const e = await rejection(c.query(sql))
+          for (const [client, sql] of blocked) {
+            const e = await rejection(client.query(sql))
             got.push([sql, e.code, e.message])
             // the session still answers after each
-            expect((await c.query("SELECT 1 AS one")).rows).toEqual([{ one: 1 }])
+            expect((await client.query("SELECT 1 AS one")).rows).toEqual([{ one: 1 }])
           }
-          expect(got).toEqual(blocked.map(([sql, message]) => [sql, "42501", message]))
+          expect(got).toEqual(blocked.map(([, sql, message]) => [sql, "42501", message]))
         } finally {
           await closeClient(c)
+          await closeClient(other)
         }
+        // nothing renamed or dropped
+        expect(await directQuery("superuser", `SELECT string_agg(attname, ',' ORDER BY attnum) AS cols FROM pg_attribute WHERE attrelid = '${C}'::regclass AND attnum > 0`)).toEqual([
+          { cols: COLUMNS.replaceAll(" ", "") }
+        ])
         expect(await directQuery("superuser", `SELECT count(*)::int AS n FROM ${OC}`)).toEqual([{ n: 0 }])
         expect(await directQuery("superuser", `SELECT ${CREATED.map((t) => `to_regclass('public.${t}')::text AS ${t}`).join(", ")}`)).toEqual([
           Object.fromEntries(CREATED.map((t) => [t, null]))
@@ -734,7 +753,7 @@ describe("result masking", () => {
     })
   })
 
-  describe("statements Sluice cannot see into (the policy allows statements of unknown effect)", () => {
+  describe("statements Sluice cannot see into (the policy allows statements of unknown effect): refused while a mask is in force", () => {
     let gw: Gateway
     beforeAll(async () => {
       await resetRows()
@@ -744,31 +763,58 @@ describe("result masking", () => {
       await gw?.stop()
     })
 
-    it("a user-defined function's rows: every column masked (computed: redact, non-text NULL)", async () => {
-      const r = await psqlVia(gw, ["-c", `SELECT * FROM ${FN}() ORDER BY id`])
-      expect(r.stderr).toBe("")
-      const masked = `NULL|****|****|****|****|NULL|NULL|"****"|****`
-      // Bob has no notes: NULL stays NULL
-      expect(lines(r.stdout)).toEqual([masked, masked.replace(/\*\*\*\*$/, "NULL"), masked])
+    /** psql lines of a script's errors (verbose: SQLSTATE included), without LOCATION lines. */
+    const scriptErrors = (stderr: string) => lines(stderr).filter((l) => l.startsWith("psql:"))
+
+    it("a user-defined function's rows: 42501 naming the first mask in force, the session goes on, nothing clear", async () => {
+      const script = [
+        `SELECT * FROM ${FN}() ORDER BY id;`,
+        // functional notation reads as a call of a user function too
+        `SELECT email(c) FROM ${C} c;`,
+        `SELECT email FROM ${C} WHERE id = 1;`,
+        ""
+      ].join("\n")
+      const r = await psqlVia(gw, ["-f", "-"], { input: script })
+      expect(scriptErrors(r.stderr)).toEqual([`psql:<stdin>:1: ERROR:  42501: ${UNKNOWN_BLOCK("customer-email")}`, `psql:<stdin>:2: ERROR:  42501: ${UNKNOWN_BLOCK("customer-email")}`])
+      expect(lines(r.stdout)).toEqual(["****@example.com"])
+      for (const s of SECRETS) expect(r.stdout + r.stderr).not.toContain(s)
+      // `other` is bound by customer-private only: refused all the same, naming that mask
+      const o = await psqlVia(gw, ["-c", `SELECT * FROM ${FN}() ORDER BY id`], { token: OTHER_TOKEN })
+      expect(lines(o.stderr).filter((l) => l.startsWith("ERROR:"))).toEqual([`ERROR:  42501: ${UNKNOWN_BLOCK("customer-private")}`])
+      expect(o.stdout).toBe("")
     })
 
-    it("a DO block's notice quoting a masked value is withheld", async () => {
-      const r = await psqlVia(gw, ["-c", `DO $$BEGIN RAISE NOTICE 'first: %', (SELECT email FROM ${C} ORDER BY id LIMIT 1); END$$`])
-      expect(r.code).toBe(0)
-      expect(lines(r.stderr)[0]).toBe(`NOTICE:  00000: ${WITHHELD("00000")}`)
+    it("a DO block (one that would raise a notice quoting a masked value, or a harmless one): refused, no notice, the session goes on", async () => {
+      const script = [`DO $$BEGIN RAISE NOTICE 'first: %', (SELECT email FROM ${C} ORDER BY id LIMIT 1); END$$;`, `DO $$BEGIN NULL; END$$;`, `SELECT 1 AS one;`, ""].join("\n")
+      const r = await psqlVia(gw, ["-f", "-"], { input: script })
+      expect(scriptErrors(r.stderr)).toEqual([`psql:<stdin>:1: ERROR:  42501: ${UNKNOWN_BLOCK("customer-email")}`, `psql:<stdin>:2: ERROR:  42501: ${UNKNOWN_BLOCK("customer-email")}`])
+      expect(r.stderr).not.toContain("NOTICE")
+      expect(lines(r.stdout)).toEqual(["1"])
       for (const s of SECRETS) expect(r.stderr).not.toContain(s)
     })
 
-    // Known to fail (24977af): FETCH is judged as a read of no relation ("classified at
-    // DECLARE"), but this cursor's DECLARE was never seen: its rows pass unmasked.
-    it("FETCH from a cursor a DO block opened over the masked table: nothing clear", async () => {
-      const r = await psqlVia(gw, ["-f", "-"], {
-        input: [`BEGIN;`, `DO $$DECLARE cur CURSOR FOR SELECT id, email FROM ${C} ORDER BY id; BEGIN OPEN cur; END$$;`, `FETCH ALL FROM cur;`, `ROLLBACK;`, ``].join("\n")
-      })
-      expect(r.stderr).toBe("")
-      const rows = lines(r.stdout).filter((l) => l.includes("|"))
-      expect(rows.length).toBe(3)
-      for (const s of SECRETS) expect(r.stdout).not.toContain(s)
+    it("FETCH from a cursor a DO block would open over the masked table: the DO is refused, and a FETCH of a cursor Sluice did not see declared too", async () => {
+      const script = [
+        `BEGIN;`,
+        `DO $$DECLARE cur CURSOR FOR SELECT id, email FROM ${C} ORDER BY id; BEGIN OPEN cur; END$$;`,
+        `FETCH ALL FROM cur;`,
+        `ROLLBACK;`,
+        `BEGIN;`,
+        `FETCH ALL FROM cur;`,
+        `ROLLBACK;`,
+        `SELECT email FROM ${C} WHERE id = 3;`,
+        ""
+      ].join("\n")
+      const r = await psqlVia(gw, ["-f", "-"], { input: script })
+      expect(scriptErrors(r.stderr)).toEqual([
+        `psql:<stdin>:2: ERROR:  42501: ${UNKNOWN_BLOCK("customer-email")}`,
+        // the block was raised inside the transaction, which is now aborted
+        `psql:<stdin>:3: ERROR:  25P02: current transaction is aborted, commands ignored until end of transaction block`,
+        `psql:<stdin>:6: ERROR:  42501: ${UNKNOWN_BLOCK("customer-email")}`
+      ])
+      // psql echoes the transaction commands' tags; no row came from a FETCH
+      expect(lines(r.stdout)).toEqual(["BEGIN", "ROLLBACK", "BEGIN", "ROLLBACK", "****@mail.org"])
+      for (const s of SECRETS) expect(r.stdout + r.stderr).not.toContain(s)
     })
   })
 
@@ -841,6 +887,27 @@ describe("result masking", () => {
         expect(refused.message).toContain("a cursor would return masked columns")
         for (const s of SECRETS) expect(JSON.stringify(refused)).not.toContain(s)
         expect((await c.query("SELECT 1 AS one")).rows).toEqual([{ one: 1 }])
+      } finally {
+        await closeClient(c)
+        await reloadTo(ALLOW)
+      }
+    })
+
+    it("FETCH from a cursor a DO block opened before the mask existed: refused after the reload (Sluice never saw it declared)", async () => {
+      const unknownAllowed = { id: "allow-unknown", match: { classes: ["unknown"] }, action: "allow" }
+      await reloadTo({ ...ALLOW, rules: [unknownAllowed] })
+      const c = await gatewayClient(gw)
+      try {
+        await c.query("BEGIN")
+        // no mask yet: the DO runs, and opens a cursor Sluice cannot see
+        await c.query(`DO $$DECLARE cur CURSOR FOR SELECT id, email FROM ${C} ORDER BY id; BEGIN OPEN cur; END$$`)
+        expect((await c.query("FETCH 1 FROM cur")).rows).toEqual([{ id: 1, email: "ann@example.com" }])
+        await reloadTo({ ...POLICY, rules: [unknownAllowed] })
+        const refused = await rejection(c.query("FETCH ALL FROM cur"))
+        expect([refused.code, refused.message]).toEqual(["42501", UNKNOWN_BLOCK("customer-email")])
+        for (const s of SECRETS) expect(JSON.stringify(refused)).not.toContain(s)
+        await c.query("ROLLBACK")
+        expect((await c.query(`SELECT email FROM ${C} WHERE id = 2`)).rows).toEqual([{ email: "****@corp.test" }])
       } finally {
         await closeClient(c)
         await reloadTo(ALLOW)
