@@ -216,6 +216,33 @@ describe("which statements are masked", () => {
     expect(unknown._tag === "Block" ? unknown.blocked.ruleId : unknown._tag).toBe("mask:contact")
   })
 
+  it("a Parse the server skips after an error frees its name, named or unnamed", () => {
+    const s = state()
+    send(s, { _tag: "Parse", name: "bad", sql: "SELECT nosuchcolumn FROM orders", paramTypes: [] })
+    send(s, { _tag: "Parse", name: "s", sql: "SELECT total FROM orders", paramTypes: [] })
+    send(s, { _tag: "Parse", name: "", sql: "SELECT total FROM orders", paramTypes: [] })
+    send(s, { _tag: "Sync" })
+    reply(s, [{ _tag: "ErrorResponse", fields: [["S", "ERROR"], ["C", "42703"], ["M", "column does not exist"]] }, { _tag: "ReadyForQuery", status: "I" }])
+    // the server never made "s": this Parse is the statement the name runs
+    send(s, { _tag: "Parse", name: "s", sql: "SELECT email FROM customers", paramTypes: [] })
+    send(s, { _tag: "Bind", portal: "", statement: "s", paramFormats: [], params: [], resultFormats: [] })
+    expect(send(s, { _tag: "Execute", portal: "", maxRows: 0 }).bytes.map((b) => String.fromCharCode(b[0]!))).toEqual(["D", "E"])
+    // and the unnamed statement the server still has is not the skipped one: unknown, so not bound
+    const unnamed = decide(classify(frameOf(encodeFrontend({ _tag: "Bind", portal: "", statement: "", paramFormats: [], params: [], resultFormats: [] })), s), s)
+    expect(unnamed._tag === "Block" ? unnamed.blocked.ruleId : unnamed._tag).toBe("mask:contact")
+  })
+
+  it("SQL FETCH from a name a protocol Bind made a portal is blocked while a mask is in force, whatever was declared under it", () => {
+    const s = state()
+    send(s, { _tag: "Query", sql: "DECLARE c CURSOR WITH HOLD FOR SELECT total FROM orders" })
+    send(s, { _tag: "Parse", name: "m", sql: "SELECT email FROM customers", paramTypes: [] })
+    send(s, { _tag: "Bind", portal: "c", statement: "m", paramFormats: [], params: [], resultFormats: [] })
+    const r = send(s, { _tag: "Query", sql: "FETCH ALL FROM c" })
+    expect(r.audited.map((a) => `${a.verdict} ${a.ruleId}`)).toEqual(["block mask:contact"])
+    send(s, { _tag: "Query", sql: "DECLARE c CURSOR WITH HOLD FOR SELECT total FROM orders" })
+    expect(send(s, { _tag: "Query", sql: "FETCH ALL FROM c" }).audited.map((a) => a.verdict)).toEqual(["block"])
+  })
+
   it("a SQL-level PREPARE of a name in use leaves the name unknown: its EXECUTE is blocked while a mask is in force", () => {
     const s = state()
     const verdicts = (sql: string) => send(s, { _tag: "Query", sql }).audited.map((a) => `${a.verdict} ${a.ruleId}`)

@@ -29,8 +29,11 @@ export interface EnforcementState {
   searchPath: ReadonlyArray<string> | "any"
   /** SQL-level PREPAREd statements, so that EXECUTE is judged by the body. */
   readonly sqlPrepared: Map<string, StatementInfo>
-  /** SQL-level cursors DECLAREd through Sluice, so that a FETCH is masked by what the cursor reads. */
-  readonly cursors: Map<string, StatementInfo>
+  /**
+   * SQL-level cursors DECLAREd through Sluice, so that a FETCH is masked by what the cursor
+   * reads; `portal` for a name a protocol Bind gave a portal, which FETCH reads too.
+   */
+  readonly cursors: Map<string, StatementInfo | "portal">
   /** Set when the server reports a setting under which Sluice's parser may misread statements. */
   parserUnsafe: string | undefined
   /** Bumped whenever the search path may have moved: statements judged before must be judged again. */
@@ -137,7 +140,8 @@ const toOutcome = (d: Decision, statement: StatementInfo, reasons: ReadonlyArray
 /** An allowed statement under the masks in force for the principal: masked, or blocked where masking cannot follow. */
 const withMasking = (e: Enforcer, state: EnforcementState, a: Allowed, body: StatementInfo | undefined, policy: LoadedPolicy): Allowed | Blocked => {
   // A FETCH reads what its cursor's query reads; a cursor Sluice did not see declared could read anything.
-  const reads = body?.cursor?.kind === "fetch" ? state.cursors.get(body.cursor.name) : body
+  const cursor = body?.cursor?.kind === "fetch" ? state.cursors.get(body.cursor.name) : undefined
+  const reads = body?.cursor?.kind === "fetch" ? (cursor === "portal" ? undefined : cursor) : body
   const m = maskingOf(masksFor(policy.policy, e.principal), reads, (r) => relationFacts(r, state))
   switch (m._tag) {
     case "Unmasked":
@@ -177,12 +181,14 @@ const createsTemporary = (s: StatementInfo): boolean => s.class !== "read" && /\
 
 /**
  * Cursors by name. Code Sluice cannot see into (DO, CALL, a user function) may open or
- * close cursors of any name, so after it no cursor is known.
+ * close cursors of any name, so after it no cursor is known. (A DECLARE the server refuses
+ * leaves a name that only a later DECLARE or a Bind can bring to life: both are seen.)
  */
-const rememberCursor = (cursors: Map<string, StatementInfo>, s: StatementInfo): void => {
+const rememberCursor = (cursors: Map<string, StatementInfo | "portal">, s: StatementInfo): void => {
   if (s.class === "unknown") return cursors.clear()
   const c = s.cursor
-  if (c?.kind === "declare") cursors.set(c.name, s)
+  // a DECLARE of a portal's name fails while the portal lives, and the portal stays what FETCH reads
+  if (c?.kind === "declare" && cursors.get(c.name) !== "portal") cursors.set(c.name, s)
   else if (c?.kind === "close") {
     if (c.name === "") cursors.clear()
     else cursors.delete(c.name)

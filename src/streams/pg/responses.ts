@@ -107,7 +107,7 @@ export class ResponseTracker {
 
   sent(sent: Sent, origin: Origin = "client", statements: ReadonlyArray<StatementRef> = [], address?: Address, prepares?: string): void {
     if (this.skippingUntilSync) {
-      if (sent !== "Sync") return
+      if (sent !== "Sync") return this.skipped(sent, statements, prepares)
       this.skippingUntilSync = false
     }
     this.entries.push({ sent, prepares, origin, epoch: this.epoch, statements, address, next: 0, startedAt: micros(), rows: 0, bytes: 0, columns: undefined, capture: undefined, masker: undefined, tally: undefined })
@@ -127,7 +127,13 @@ export class ResponseTracker {
     this.recordingOn = on
   }
 
-  /** The Parses the server refused since the last call. */
+  /** A message that failed, or that the server skipped after an error: a Parse among them made no statement. */
+  private skipped(sent: Sent, statements: ReadonlyArray<StatementRef>, prepares: string | undefined): void {
+    const ref = statements[0]
+    if (sent === "Parse" && prepares !== undefined && ref !== undefined) this.failedParses.push({ name: prepares, ref })
+  }
+
+  /** The Parses the server refused or skipped since the last call. */
   takeFailedParses(): ReadonlyArray<FailedParse> {
     if (this.failedParses.length === 0) return this.failedParses
     const out = this.failedParses
@@ -339,11 +345,12 @@ export class ResponseTracker {
     const m = decodeBackend(frame)
     const fields = R.isSuccess(m) && m.success._tag === "ErrorResponse" ? m.success.fields : []
     const withheld = this.maskingOf(head) === undefined ? undefined : this.withhold(head, frame)
-    const ref = head.statements[0]
-    if (head.sent === "Parse" && head.prepares !== undefined && ref !== undefined) this.failedParses.push({ name: head.prepares, ref })
     this.complete(head, field(fields, "C") ?? "XX000", null)
     if (EXTENDED.has(head.sent)) {
-      while (this.peek() !== undefined && this.peek()!.sent !== "Sync") this.shift()
+      while (this.peek() !== undefined && this.peek()!.sent !== "Sync") {
+        const e = this.shift()!
+        this.skipped(e.sent, e.statements, e.prepares)
+      }
       // The rest of the client's pipeline may not have been sent yet: it will be skipped too.
       if (this.peek() === undefined) this.skippingUntilSync = true
     }

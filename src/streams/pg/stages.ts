@@ -135,9 +135,14 @@ const decideFrame = (c: Classified, state: SessionState): Decided => {
   switch (c._tag) {
     case "Passthrough": {
       // Forgotten as it is decided, so that a Parse of the name later in this batch is new.
-      if (c.frame.type === FrontendType.Close && c.frame.bytes[5] === 0x53) state.enforcement.parsed.delete(nameAt(c.frame.bytes, 6))
+      if (c.frame.type === FrontendType.Close) {
+        if (c.frame.bytes[5] === 0x53) state.enforcement.parsed.delete(nameAt(c.frame.bytes, 6))
+        else if (state.enforcement.cursors.get(nameAt(c.frame.bytes, 6)) === "portal") state.enforcement.cursors.delete(nameAt(c.frame.bytes, 6))
+      }
       if (c.frame.type === FrontendType.Bind) {
-        const { statement } = bindNames(c.frame.bytes)
+        const { portal, statement } = bindNames(c.frame.bytes)
+        // SQL FETCH reads protocol portals too: whatever was declared under the name, this is what it reads now
+        if (portal !== "") state.enforcement.cursors.set(portal, "portal")
         const unknown = decideUnknownBind(state.enforcer, state.enforcement, statement)
         if (unknown !== undefined) return { _tag: "Block", kind: "Bind", allowed: [], blocked: unknown, statementName: statement }
         const judged = decideBind(state.enforcer, state.enforcement, statement)
