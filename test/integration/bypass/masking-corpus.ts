@@ -23,6 +23,11 @@
  * naming the leak it was. Objects a case needs that the masked principal can no longer
  * make are made directly (`setup`) or by the exempt principal (`exemptSetup`).
  *
+ * Since 032fd58 a Parse the server skips after an error frees its name like one that fails,
+ * and a name a protocol Bind gives a portal is refused to SQL FETCH while a mask is in
+ * force (until a protocol Close of it): L34-L38 are in CORPUS (k13-k15, s15, s16), with
+ * variants around the fix (k16, s17, s18). L39-L46 are what still leaks around it.
+ *
  * No secret (nor a 5-character piece of one) is ever written in a statement sent through
  * the gateway: what the client gets, and the audit trail, must be free of them unless
  * the gateway leaked them.
@@ -1254,92 +1259,265 @@ export const CORPUS: ReadonlyArray<Case> = [
       q(`INSERT INTO ${O} VALUES ('fire')`),
       q(`SELECT v FROM ${O} ORDER BY v`, "ok", [["fire"], ["seed"]])
     ]
-  }
-]
+  },
 
-// ---------------------------------------------------------------------------------------------
-// what leaks today
-
-export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
-  // -------- what Sluice remembers of cursors versus what the server has (enforce.ts rememberCursor)
+  // ------------------------------------------------------------------ leaked until 032fd58 (were KNOWN_LEAKS L34-L38), and variants around the fix
+  // A protocol Bind to a named portal marks the name: a SQL FETCH of it is refused while a mask is in force, whatever was
+  // DECLAREd under it (a DECLARE of a marked name is not remembered); a protocol Close of the portal forgets the mark.
   {
-    id: "L34",
+    id: "k13",
     area: "cursor bookkeeping",
-    title: "a harmless cursor closed by COMMIT; its name bound to a masked portal; FETCH from it",
-    why: "a FETCH is judged by the DECLARE Sluice remembers for the name, which outlives the cursor",
+    title: "a harmless cursor closed by COMMIT; its name bound to a masked portal; FETCH from it (L34)",
+    why: "L34: the FETCH was judged by the harmless DECLARE Sluice remembered for the name, which outlived the cursor; the Bind now marks the name as a protocol portal, so the FETCH is refused",
     steps: [
       q("BEGIN"),
       q("DECLARE mb_cur CURSOR FOR SELECT 1"),
       q("COMMIT"),
       q("BEGIN"),
       { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
+      q("FETCH ALL FROM mb_cur", "blocked:mask:mb-email"),
+      q("ROLLBACK")
+    ]
+  },
+  {
+    id: "k14",
+    area: "cursor bookkeeping",
+    title: "a DECLARE the server refuses (outside a transaction block); its name bound to a masked portal; FETCH (L35)",
+    why: "L35: Sluice remembers a DECLARE when it allows it, not when the server accepts it, and the FETCH was judged by it; the Bind's mark now refuses the FETCH",
+    steps: [
+      q("DECLARE mb_cur CURSOR FOR SELECT 1", "error:25P01"),
+      q("BEGIN"),
+      { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
+      q("FETCH ALL FROM mb_cur", "blocked:mask:mb-email"),
+      q("ROLLBACK")
+    ]
+  },
+  {
+    id: "k15",
+    area: "cursor bookkeeping",
+    title: "a harmless cursor closed by the protocol's Close (portal), its name bound again to a masked portal; FETCH (L36)",
+    why: "L36: SQL cursors and protocol portals share one namespace, and the Close message left the DECLARE remembered; the Bind after it now marks the name, so the FETCH is refused",
+    steps: [
+      q("BEGIN"),
+      q("DECLARE mb_cur CURSOR FOR SELECT 1"),
+      { frames: [{ _tag: "Close", kind: "P", name: "mb_cur" }, parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
+      q("FETCH ALL FROM mb_cur", "blocked:mask:mb-email"),
+      q("ROLLBACK")
+    ]
+  },
+  {
+    id: "k16",
+    area: "cursor bookkeeping",
+    title: "a HOLD cursor; a masked Bind to its name (refused by the server); FETCH; DECLARE again; Close('P'); a new harmless DECLARE is FETCHed again",
+    why:
+      "around L34-L36: the Bind marks the name even though the server refuses it (42P03, the HOLD cursor lives): FETCH is refused though the server's cursor is the harmless one, and a DECLARE of the marked name (refused by the server) is not remembered; Close('P') closes the HOLD cursor and forgets the mark, the name is then unknown (FETCH refused) until a DECLARE through Sluice, whose FETCH of an unmasked table answers again, held or in a transaction",
+    steps: [
+      q("DECLARE mb_cur CURSOR WITH HOLD FOR SELECT 1"),
+      { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "error:42P03" },
+      q("FETCH ALL FROM mb_cur", "blocked:mask:mb-email"),
+      q(`DECLARE mb_cur CURSOR WITH HOLD FOR SELECT v FROM ${O}`, "error:42P03"),
+      q("FETCH ALL FROM mb_cur", "blocked:mask:mb-email"),
+      { frames: [{ _tag: "Close", kind: "P", name: "mb_cur" }, SYNC], expect: "ok" },
+      q("FETCH ALL FROM mb_cur", "blocked:mask:mb-email"),
+      q(`DECLARE mb_cur CURSOR WITH HOLD FOR SELECT v FROM ${O}`),
+      q("FETCH ALL FROM mb_cur", "ok", [["seed"]]),
+      q("CLOSE mb_cur"),
+      q("BEGIN"),
+      q(`DECLARE mb_cur CURSOR FOR SELECT v FROM ${O}`),
+      q("FETCH ALL FROM mb_cur", "ok", [["seed"]]),
+      q("ROLLBACK")
+    ]
+  },
+  // A Parse the server skips after an error (before Sync) frees its name, like one that fails.
+  {
+    id: "s15",
+    area: "prepared statement bookkeeping",
+    title: "a harmless named Parse the server skips after an error in the same batch, then the masked Parse of the name; Bind (L37)",
+    why: "L37: Sluice noted the skipped Parse when it forwarded it, took the masked Parse for one of a name in use and judged the Bind by the harmless text; the skipped Parse now frees its name, so the masked one is recorded and its rows masked",
+    steps: [
+      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC], expect: "error:42P01" },
+      { frames: [parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
+      { frames: [bind("mb_s"), execute(), SYNC], expect: "ok", rows: MASKED_ROWS_EMAIL_SSN }
+    ]
+  },
+  {
+    id: "s16",
+    area: "prepared statement bookkeeping",
+    title: "the unnamed statement replaced by a Parse the server skips; Bind of the unnamed statement (L38)",
+    why: "L38: the skipped Parse replaced Sluice's record of the unnamed statement while the server kept the masked one; it is now freed, the unnamed statement is unknown to Sluice and its Bind refused",
+    steps: [
+      { frames: [parse(`SELECT email, ssn FROM ${T}`), SYNC], expect: "ok" },
+      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse("SELECT 'a' AS email, 'b' AS ssn"), SYNC], expect: "error:42P01" },
+      { frames: [bind(), execute(), SYNC], expect: "blocked:mask:mb-email" }
+    ]
+  },
+  {
+    id: "s17",
+    area: "prepared statement bookkeeping",
+    title: "[Parse x (masked, accepted), Parse failing, Parse y (skipped), Sync]: only the names the server did not make are freed",
+    why:
+      "around L37/L38: x, which the server made before the error, keeps its (masked) record: its Bind is masked, and a later Parse of x (42P05) does not replace it; the failed and the skipped names are unknown (their Binds refused) until parsed again",
+    steps: [
+      { frames: [parse(`SELECT email, ssn FROM ${T}`, "mb_x"), parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse("SELECT 'a' AS email", "mb_y"), SYNC], expect: "error:42P01" },
+      { frames: [bind("mb_x"), execute(), SYNC], expect: "ok", rows: MASKED_ROWS_EMAIL_SSN },
+      { frames: [bind("mb_y"), execute(), SYNC], expect: "blocked:mask:mb-email" },
+      { frames: [bind("mb_err"), execute(), SYNC], expect: "blocked:mask:mb-email" },
+      { frames: [parse("SELECT 'a' AS email", "mb_x"), SYNC], expect: "error:42P05" },
+      { frames: [bind("mb_x"), execute(), SYNC], expect: "ok", rows: MASKED_ROWS_EMAIL_SSN },
+      { frames: [parse(`SELECT ssn FROM ${T}`, "mb_y"), SYNC], expect: "ok" },
+      { frames: [bind("mb_y"), execute(), SYNC], expect: "ok", rows: all(1, REDACTED) }
+    ]
+  },
+  {
+    id: "s18",
+    area: "prepared statement bookkeeping",
+    title: "a DEALLOCATE the server skips after an error; a harmless Parse of the name (42P05); Bind in a later write",
+    why: "L41 without the pipelining: Sluice forgot the name at the skipped DEALLOCATE and records the harmless Parse, but the server's 42P05 frees the name before the Bind is judged: the Bind of a name Sluice does not know is refused",
+    steps: [
+      { frames: [parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
+      q("SELECT 1/0; DEALLOCATE mb_s", "error:22012"),
+      { frames: [parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC], expect: "error:42P05" },
+      { frames: [bind("mb_s"), execute(), SYNC], expect: "blocked:mask:mb-email" }
+    ]
+  }
+]
+
+// ---------------------------------------------------------------------------------------------
+// what leaks today
+
+/** A cursor name of 70 bytes: PostgreSQL knows it by its first 63 (NAMEDATALEN - 1). */
+const LONG_CURSOR = `mb_cur_${"x".repeat(63)}`
+
+export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
+  // -------- decisions made before the server's answer (relay.ts decides a whole read batch before sending any of it)
+  {
+    id: "L39",
+    area: "prepared statement bookkeeping",
+    title: "L37 (s15) in one write: the skipped harmless Parse, the masked Parse of the name, Bind and Execute behind the Syncs",
+    why: "032fd58 frees the name of a skipped Parse when the server's answer comes back; the frames after it in the same write are judged before that",
+    steps: [
+      {
+        frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC, parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC, bind("mb_s"), execute(), SYNC],
+        expect: "error:42P01"
+      }
+    ],
+    leakStep: 0,
+    diagnosis:
+      "relay.ts clientToServer classifies and decides every frame of a read batch (stages.ts decide) and routes them all before writing any to the server, so no answer can be observed in between. The harmless Parse of mb_s is recorded (enforcement.parsed, and route() ids.named) when it is decided; the masked Parse of mb_s after the first Sync is then taken for one of a name in use (not fresh: not recorded, ids.named keeps the harmless ref); the Bind is judged by the harmless text and route() binds the unnamed portal to the harmless ref (masking undefined), so the Execute gets no injected Describe and no masker. The server skips the harmless Parse (42P01 before it), accepts the masked one after the Sync and runs it: the rows go out clear. responses.ts skipped() and stages.ts forgetFailedParse free mb_s only when the ErrorResponse is observed, after the Bind was routed. A Parse whose answer is still awaited leaves its name uncertain: while a mask is in force a Bind of such a name (or a Parse of it) in the same batch should be treated as unknown, or the frames after a Sync held until the server has answered"
+  },
+  {
+    id: "L40",
+    area: "prepared statement bookkeeping",
+    title: "L38 (s16) in one write: the unnamed statement replaced by a skipped Parse, Bind and Execute behind the Sync",
+    why: "as L39, for the unnamed statement: the skipped Parse is freed only when the server answers",
+    steps: [
+      { frames: [parse(`SELECT email, ssn FROM ${T}`), SYNC], expect: "ok" },
+      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse("SELECT 'a' AS email, 'b' AS ssn"), SYNC, bind(), execute(), SYNC], expect: "error:42P01" }
+    ],
+    leakStep: 1,
+    diagnosis:
+      "as L39: the skipped Parse of '' replaces parsed[''] and ids.named[''] when it is decided, and the Bind of '' behind the Sync, in the same read batch, is judged and routed by the harmless text before the 42P01 is observed; the server still has the masked unnamed statement and runs it unmasked (no Describe injected, no masker)"
+  },
+  {
+    id: "L41",
+    area: "prepared statement bookkeeping",
+    title: "a DEALLOCATE the server skips after an error; in one write a harmless Parse of the name (42P05), Bind and Execute",
+    why: "Sluice forgets a DEALLOCATEd name when it allows the DEALLOCATE, not when the server runs it; the 42P05 that would free the name again comes after the Bind is judged",
+    steps: [
+      { frames: [parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
+      q("SELECT 1/0; DEALLOCATE mb_s", "error:22012"),
+      { frames: [parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC, bind("mb_s"), execute(), SYNC], expect: "error:42P05" }
+    ],
+    leakStep: 2,
+    diagnosis:
+      "enforce.ts remember() deletes parsed['mb_s'] as the DEALLOCATE is decided, and stages.ts forgetDeallocated deletes ids.named['mb_s'] as it is routed; the server skips the DEALLOCATE (the division by zero before it in the same Query) and keeps the masked statement. The harmless Parse of mb_s is then fresh to Sluice and recorded; the server refuses it (42P05). In the same read batch (L39) the Bind behind the Sync is judged and routed by the harmless record before the 42P05 frees the name (forgetFailedParse), so the masked statement runs unmasked. With the Bind in a later write the 42P05 frees the name first and the Bind is refused (s18). A DEALLOCATE should forget a name when the server reports it ran (CommandComplete), or leave it uncertain, not free"
+  },
+  {
+    id: "L42",
+    area: "prepared statement bookkeeping",
+    title: "a Close (statement) the server skips after an error; in one write a harmless Parse of the name (42P05), Bind and Execute",
+    why: "as L41, through the protocol's Close: forgotten when it is decided, though the server skips it",
+    steps: [
+      { frames: [parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
+      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), { _tag: "Close", kind: "S", name: "mb_s" }, SYNC], expect: "error:42P01" },
+      { frames: [parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC, bind("mb_s"), execute(), SYNC], expect: "error:42P05" }
+    ],
+    leakStep: 2,
+    diagnosis:
+      "stages.ts decideFrame deletes enforcement.parsed['mb_s'] for a Close('S') as it is decided, and route() deletes ids.named['mb_s']; the server skips the Close (after the failed Parse, until Sync) and keeps the masked statement. 032fd58 makes a skipped Parse free its name (responses.ts skipped()), but nothing restores a skipped Close. Then as L41: the harmless Parse is fresh to Sluice, refused by the server (42P05), and the Bind in the same read batch is judged by it"
+  },
+
+  // -------- what FETCH reads versus the names Sluice marks (stages.ts decideFrame, enforce.ts rememberCursor / withMasking)
+  {
+    id: "L43",
+    area: "cursor bookkeeping",
+    title: "a cursor name of 70 bytes: a refused harmless DECLARE of it, a masked Bind to it, FETCH of it",
+    why: "the server knows a portal by the first 63 bytes of its name; Sluice marks the name as the Bind spells it, and looks the FETCH up as the parser truncates it",
+    steps: [
+      q(`DECLARE ${LONG_CURSOR} CURSOR FOR SELECT 1`, "error:25P01"),
+      q("BEGIN"),
+      { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", LONG_CURSOR), SYNC], expect: "ok" },
+      q(`FETCH ALL FROM ${LONG_CURSOR}`, "ok"),
+      q("ROLLBACK")
+    ],
+    leakStep: 3,
+    diagnosis:
+      "PostgreSQL's parser truncates identifiers to NAMEDATALEN - 1 = 63 bytes, and so does the classifier's (libpg_query): the DECLARE and the FETCH both name the cursor by its 63-byte prefix in StatementInfo.cursor. A Bind's portal name is not truncated by the protocol, but the server's portal table (HASH_STRINGS, keysize NAMEDATALEN) compares only 63 bytes, so the portal Bind makes under the 70 bytes is the cursor FETCH reads. stages.ts decideFrame marks the 70-byte name ('portal') in enforcement.cursors; enforce.ts withMasking looks the FETCH up under the 63-byte name and finds the harmless DECLARE remembered for it (remembered though the server refused it, 25P01: rememberCursor still runs at decision time, and cursors are still not forgotten at transaction end, L34/L35's first cause), so the FETCH is unmasked. A Bind's and a Close's portal name should be cut to 63 bytes as the server cuts it before it is marked or forgotten"
+  },
+  {
+    id: "L44",
+    area: "cursor bookkeeping",
+    title: "in a savepoint, a CLOSE and a harmless DECLARE of a masked portal's name that the server skips after an error; ROLLBACK TO; FETCH",
+    why: "the portal's mark is forgotten when a CLOSE is allowed, and a DECLARE remembered when it is allowed, not when the server runs them",
+    steps: [
+      q("BEGIN"),
+      { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
+      q("SAVEPOINT mb_sp"),
+      q("SELECT 1/0; CLOSE mb_cur; DECLARE mb_cur CURSOR FOR SELECT 1", "error:22012"),
+      q("ROLLBACK TO SAVEPOINT mb_sp"),
       q("FETCH ALL FROM mb_cur", "ok"),
       q("ROLLBACK")
     ],
     leakStep: 5,
     diagnosis:
-      "enforce.ts rememberCursor() forgets a cursor only at CLOSE (or after a statement of unknown effect); the server closes every cursor without HOLD at COMMIT/ROLLBACK. A protocol-level Bind may then create a portal of the same name over a masked table (Bind does not touch state.cursors), and the SQL FETCH from it is judged by the remembered harmless DECLARE (SELECT 1): no mask touches it, the RowDescription is not masked, the rows go out clear. Cursors should be forgotten at transaction end (except WITH HOLD), and a Bind to a named portal should make that name unknown as a cursor"
+      "enforce.ts decideSql calls remember() for each allowed statement of the Query as it is decided: rememberCursor deletes mb_cur's 'portal' mark for the CLOSE, then sets the harmless DECLARE (the name no longer marked). The server stops at the division by zero and skips both; ROLLBACK TO SAVEPOINT keeps the transaction and the portal bound before the savepoint (only portals made inside it are dropped). The FETCH is judged by SELECT 1: unmasked, the masked portal's rows go out clear. A CLOSE should not forget the mark (nor a DECLARE be remembered) until the server reports it ran; or, while a mask is in force, a name once marked should stay refused until the server is known to have closed it"
   },
   {
-    id: "L35",
+    id: "L45",
     area: "cursor bookkeeping",
-    title: "a DECLARE the server refuses (outside a transaction block) is remembered; its name bound to a masked portal; FETCH",
-    why: "Sluice remembers a DECLARE when it allows it, not when the server accepts it",
+    title: "in a savepoint, a Close (portal) the server skips after an error; a harmless DECLARE of the name the server refuses (42P03) in another; FETCH",
+    why: "as L44, through the protocol's Close, and with a DECLARE the server refuses rather than skips",
     steps: [
-      q("DECLARE mb_cur CURSOR FOR SELECT 1", "error:25P01"),
       q("BEGIN"),
       { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
+      q("SAVEPOINT mb_sp"),
+      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), { _tag: "Close", kind: "P", name: "mb_cur" }, SYNC], expect: "error:42P01" },
+      q("ROLLBACK TO SAVEPOINT mb_sp"),
+      q("DECLARE mb_cur CURSOR FOR SELECT 1", "error:42P03"),
+      q("ROLLBACK TO SAVEPOINT mb_sp"),
       q("FETCH ALL FROM mb_cur", "ok"),
       q("ROLLBACK")
     ],
-    leakStep: 3,
+    leakStep: 7,
     diagnosis:
-      "as L34: enforce.ts remember() runs for every allowed statement at decision time (decideSql), so state.cursors keeps a cursor the server never made (25P01, or any DECLARE that fails, or one skipped after an error earlier in the same Query); the portal bound under that name is then FETCHed as if it were the harmless cursor"
-  },
-  {
-    id: "L36",
-    area: "cursor bookkeeping",
-    title: "a harmless cursor closed by the protocol's Close (portal), its name bound again to a masked portal; FETCH",
-    why: "SQL cursors and protocol portals share one namespace; a Close message is not a CLOSE statement",
-    steps: [
-      q("BEGIN"),
-      q("DECLARE mb_cur CURSOR FOR SELECT 1"),
-      { frames: [{ _tag: "Close", kind: "P", name: "mb_cur" }, parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
-      q("FETCH ALL FROM mb_cur", "ok"),
-      q("ROLLBACK")
-    ],
-    leakStep: 3,
-    diagnosis: "as L34: stages.ts route() handles Close of a portal by forgetting ids.portals only; state.enforcement.cursors keeps the DECLARE, so the FETCH is judged by it"
+      "stages.ts decideFrame deletes the 'portal' mark for a Close('P') as it is decided; the server skips the Close (after the failed Parse, until Sync) and the portal lives on past ROLLBACK TO SAVEPOINT. rememberCursor then remembers the harmless DECLARE, which the server refuses because the portal still holds the name (42P03: the case rememberCursor's comment says cannot happen for a marked name, but the mark is gone). The FETCH is judged by SELECT 1 and the masked portal's rows go out clear"
   },
 
-  // -------- what Sluice remembers of protocol-level statements versus what the server has (stages.ts decideFrame, responses.ts)
+  // -------- built-in functions that read a cursor by name (rules/classify/function-effects.ts)
   {
-    id: "L37",
-    area: "prepared statement bookkeeping",
-    title: "a harmless named Parse the server skips after an error in the same batch, then the masked Parse of the name; Bind",
-    why: "Sluice notes a Parse when it forwards it; the server skips every message after an error until Sync",
+    id: "L46",
+    area: "functions that read cursors",
+    title: "cursor_to_xml of a masked protocol portal",
+    why: "cursor_to_xml fetches from a cursor (or a protocol portal) named by a string: a FETCH that is not a FETCH statement",
     steps: [
-      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC], expect: "error:42P01" },
-      { frames: [parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
-      { frames: [bind("mb_s"), execute(), SYNC], expect: "ok" }
+      q("BEGIN"),
+      { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
+      q("SELECT cursor_to_xml('mb_cur', 10, false, true, '')", "ok"),
+      q("ROLLBACK")
     ],
     leakStep: 2,
     diagnosis:
-      "stages.ts decideFrame() sets enforcement.parsed[mb_s] (and route() ids.named[mb_s]) for the harmless Parse when it is forwarded; the server skips it (the Parse before it failed), and responses.ts, shifting the skipped entries up to Sync, reports only the Parse that failed (takeFailedParses), so mb_s is never freed. The masked Parse of mb_s that the server then accepts is taken for a Parse of a name in use (not fresh, not recorded), the Bind is judged by the harmless statement: no masking, no Describe injected, the rows clear. A Parse skipped after an error should be treated as a failed one (its name freed)"
-  },
-  {
-    id: "L38",
-    area: "prepared statement bookkeeping",
-    title: "the unnamed statement replaced by a Parse the server skips; Bind of the unnamed statement",
-    why: "as L37, without reusing a name: the server keeps the previous unnamed statement",
-    steps: [
-      { frames: [parse(`SELECT email, ssn FROM ${T}`), SYNC], expect: "ok" },
-      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse("SELECT 'a' AS email, 'b' AS ssn"), SYNC], expect: "error:42P01" },
-      { frames: [bind(), execute(), SYNC], expect: "ok" }
-    ],
-    leakStep: 2,
-    diagnosis:
-      "as L37: the skipped Parse of the unnamed statement replaces Sluice's record (parsed[''] and ids.named['']), the server still has the masked one; the Bind of '' is judged by the harmless text"
+      "cursor_to_xml(refcursor, count, nulls, tableforest, targetns) runs FETCH on the named portal inside the server and returns the rows as XML. function-effects.ts lists query_to_xml, table_to_xml, schema_to_xml, … in DYNAMIC_FUNCTIONS (unknown effect, refused while a mask is in force) but not cursor_to_xml (nor cursor_to_xmlschema, which gives only the column names and types), so the statement is a read that names no table: no mask touches it, and the XML text carries the masked portal's values in clear. A DECLARE over the masked table is refused, but a protocol Bind of a masked statement to a named portal is allowed (its own Execute would be masked), and any name Sluice marks or remembers is irrelevant here since the name is a string argument. cursor_to_xml should be of unknown effect (DYNAMIC_FUNCTIONS) while a mask is in force"
   }
 ]
 
