@@ -59,7 +59,15 @@ const send = (s: SessionState, m: FrontendMessage, catalog: ReadonlyArray<Catalo
   const d = decide(classify(frameOf(encodeFrontend(m)), s), s)
   if (d._tag === "Malformed") throw new Error(d.detail)
   const maskings =
-    catalog === "unavailable" ? new Map() : new Map(allowedIn(d).flatMap((a) => (a.masking === undefined ? [] : [[a, resolveMasking(a.masking, catalog)] as const])))
+    catalog === "unavailable"
+      ? new Map()
+      : new Map(
+          allowedIn(d).flatMap((a) => {
+            const need = a.masking
+            // as the catalog answers: the relations the statement names
+            return need === undefined ? [] : [[a, resolveMasking(need, catalog.filter((r) => need.relations.some((n) => n.name === r.name)))] as const]
+          })
+        )
   return route(d, s, maskings)
 }
 
@@ -97,11 +105,13 @@ describe("which statements are masked", () => {
     if (d._tag === "Block") return `block ${d.blocked.ruleId}`
     if (d._tag !== "Forward") return d._tag
     const masked = allowedIn(d).filter((a) => a.masking !== undefined)
-    return masked.length === 0 ? "clear" : masked.map((a) => `mask ${a.masking!.masks.map((m) => m.id).join("+")}${a.masking!.computed ? " computed" : ""}`).join("; ")
+    if (masked.length === 0) return "clear"
+    return masked.map((a) => (a.masking!.masks.length === 0 ? "watched" : `mask ${a.masking!.masks.map((m) => m.id).join("+")}${a.masking!.computed ? " computed" : ""}`)).join("; ")
   }
 
   it.each([
-    ["SELECT id, name FROM orders", "clear"],
+    // while a mask is in force, a statement on other tables is watched: masked if the server runs something else
+    ["SELECT id, name FROM orders", "watched"],
     ["SELECT id, email FROM customers", "mask contact+phone computed"],
     ["SELECT upper(email) FROM customers", "mask contact+phone computed"],
     ["SELECT count(*) FROM customers WHERE email LIKE '%x'", "mask contact+phone"],
@@ -133,14 +143,15 @@ describe("which statements are masked", () => {
     ["CREATE TABLE scratch (x text)", "block mask:contact"],
     ["ALTER TABLE customers RENAME COLUMN email TO e", "block mask:contact"],
     ["CREATE DOMAIN d AS text CHECK (set_config('a.b', VALUE, false) IS NOT NULL)", "block mask:contact"],
-    ["SELECT nextval('s') FROM orders", "clear"]
+    ["SELECT nextval('s') FROM orders", "watched"],
+    ["SELECT cursor_to_xml('c', 10, false, false, '')", "block mask:contact"]
   ])("%s → %s", (sql, expected) => {
     expect(verdict(sql)).toBe(expected)
   })
 
   it("a principal a mask exempts reads in clear; a mask on another schema does not apply", () => {
     expect(verdict("SELECT email FROM customers", policy([{ ...MASKS[0]!, exempt: { subjects: ["ci"] } }]))).toBe("clear")
-    expect(verdict("SELECT email FROM customers", policy([{ id: "other", columns: ["crm.customers.email"], method: "redact" }]))).toBe("clear")
+    expect(verdict("SELECT email FROM customers", policy([{ id: "other", columns: ["crm.customers.email"], method: "redact" }]))).toBe("watched")
   })
 
   it("the function call protocol is blocked while a mask is in force: its answer is not rows", () => {
@@ -241,6 +252,11 @@ describe("which statements are masked", () => {
     expect(r.audited.map((a) => `${a.verdict} ${a.ruleId}`)).toEqual(["block mask:contact"])
     send(s, { _tag: "Query", sql: "DECLARE c CURSOR WITH HOLD FOR SELECT total FROM orders" })
     expect(send(s, { _tag: "Query", sql: "FETCH ALL FROM c" }).audited.map((a) => a.verdict)).toEqual(["block"])
+    // names count as PostgreSQL cuts them, at 63 bytes
+    const long = `c${"x".repeat(69)}`
+    send(s, { _tag: "Query", sql: `DECLARE ${long} CURSOR WITH HOLD FOR SELECT total FROM orders` })
+    send(s, { _tag: "Bind", portal: long, statement: "m", paramFormats: [], params: [], resultFormats: [] })
+    expect(send(s, { _tag: "Query", sql: `FETCH ALL FROM ${long}` }).audited.map((a) => a.verdict)).toEqual(["block"])
   })
 
   it("a SQL-level PREPARE of a name in use leaves the name unknown: its EXECUTE is blocked while a mask is in force", () => {
@@ -335,11 +351,38 @@ describe("masking results", () => {
     expect(summaries(events)[0]!.columns.map((c) => [c.name, c.values])).toEqual([["email", 1]])
   })
 
-  it("a statement that is not masked is not described again", () => {
+  it("without masks nothing is described again; while a mask is in force every portal is, and a column from a table its statement does not name is masked", () => {
+    const open = state(policy([]))
+    send(open, { _tag: "Parse", name: "", sql: "SELECT total FROM orders", paramTypes: [] })
+    send(open, { _tag: "Bind", portal: "", statement: "", paramFormats: [], params: [], resultFormats: [] })
+    expect(send(open, { _tag: "Execute", portal: "", maxRows: 0 }).bytes.map((b) => String.fromCharCode(b[0]!))).toEqual(["E"])
+
     const s = state()
     send(s, { _tag: "Parse", name: "", sql: "SELECT total FROM orders", paramTypes: [] })
     send(s, { _tag: "Bind", portal: "", statement: "", paramFormats: [], params: [], resultFormats: [] })
-    expect(send(s, { _tag: "Execute", portal: "", maxRows: 0 }).bytes.map((b) => String.fromCharCode(b[0]!))).toEqual(["E"])
+    expect(send(s, { _tag: "Execute", portal: "", maxRows: 0 }).bytes.map((b) => String.fromCharCode(b[0]!))).toEqual(["D", "E"])
+    send(s, { _tag: "Sync" })
+    // the server runs something else than Sluice took the statement for: its email column is masked, unresolved
+    const { received, events } = reply(s, [
+      { _tag: "ParseComplete" },
+      { _tag: "BindComplete" },
+      { _tag: "RowDescription", fields: [field("total", ORDERS, 2), field("email", CUSTOMERS, 3)] },
+      { _tag: "DataRow", values: [text("12.50"), text("ann@example.com")] },
+      { _tag: "CommandComplete", tag: "SELECT 1" },
+      { _tag: "ReadyForQuery", status: "I" }
+    ])
+    expect(rowsOf(received)).toEqual([["12.50", "****"]])
+    expect(summaries(events)[0]!.columns.map((c) => c.maskId)).toEqual(["unresolved"])
+    // a watched statement that needed no masking is not summarised, and its error texts pass
+    send(s, { _tag: "Query", sql: "SELECT total FROM orders" })
+    const quiet = reply(s, [
+      { _tag: "RowDescription", fields: [field("total", ORDERS, 2)] },
+      { _tag: "DataRow", values: [text("12.50")] },
+      { _tag: "ErrorResponse", fields: [["S", "ERROR"], ["C", "22012"], ["M", "division by zero"]] },
+      { _tag: "ReadyForQuery", status: "I" }
+    ])
+    expect(quiet.events.map((e) => e._tag)).toEqual(["Result"])
+    expect(quiet.received.find((m) => m._tag === "ErrorResponse")).toEqual({ _tag: "ErrorResponse", fields: [["S", "ERROR"], ["C", "22012"], ["M", "division by zero"]] })
   })
 
   it("error and notice texts of a masked statement are withheld; SQLSTATE and names remain", () => {

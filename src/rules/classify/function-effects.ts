@@ -158,6 +158,8 @@ export const DYNAMIC_FUNCTIONS: ReadonlyMap<string, string> = new Map([
   ["database_to_xml", "reads every table of the database"],
   ["database_to_xmlschema", "reads every table of the database"],
   ["database_to_xml_and_xmlschema", "reads every table of the database"],
+  ["cursor_to_xml", "reads a cursor named at run time"],
+  ["cursor_to_xmlschema", "reads a cursor named at run time"],
 ])
 
 const display = (f: FunctionRef): string => (f.schema === undefined ? f.name : `${f.schema}.${f.name}`)

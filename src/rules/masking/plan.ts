@@ -33,7 +33,7 @@ export interface ActiveMask {
 
 /** What masking needs to know about one allowed statement. */
 export interface MaskingNeed {
-  /** The masks whose tables the statement reads or writes. */
+  /** The masks whose tables the statement reads or writes; none for a statement only watched (see maskingOf). */
   readonly masks: ReadonlyArray<ActiveMask>
   /** Every relation the statement reads or writes: the catalog tells their OIDs, so that a column from any other table is noticed. */
   readonly relations: ReadonlyArray<RelationFacts>
@@ -145,7 +145,9 @@ export const maskingOf = (
   const relations = [...body.reads, ...body.writes].map(relationOf)
   const touching = masks.filter((m) => relationsMatch(m.tables, relations, false))
   const mask = touching[0]
-  if (mask === undefined) return UNMASKED
+  // Watched all the same: if the server runs something else than Sluice takes the statement
+  // for (its bookkeeping of names was outwitted), columns of tables it does not name are masked.
+  if (mask === undefined) return { _tag: "Masked", need: { masks: [], relations, computed: false } }
   const columnRelation = (c: ColumnRef) => (c.relation === undefined ? undefined : relationOf(c.relation))
   if (copiesOut(body)) return refuse(mask.id, "COPY would send masked columns out; SELECT them instead")
   if (opensCursor(body)) return refuse(mask.id, "a cursor would return masked columns; SELECT them instead, or use the extended protocol's row limit")

@@ -57,6 +57,9 @@ export const resolveMasking = (need: MaskingNeed, relations: ReadonlyArray<Catal
   return { need, origins, known: new Map(relations.map((r) => [r.oid, new Set(r.columns.keys())])) }
 }
 
+/** Whether a statement's masks apply to it (not only watched): its server texts are withheld, and the audit hears of it. */
+export const masksApply = (m: ResultMasking): boolean => m.need.masks.length > 0
+
 /** When the catalog cannot be asked: every column of every result is masked. */
 export const unresolvedMasking = (need: MaskingNeed): ResultMasking => ({ need, origins: new Map(), known: undefined })
 
@@ -119,6 +122,7 @@ export class ResultMasker {
 
   /** The row as the client may see it; one that does not fit the description goes as NULLs. */
   row(frame: Uint8Array): Uint8Array {
+    if (this.index.length === 0) return frame
     const out = maskDataRow(frame, this.rewrites, this.counts)
     if (out === frame) return out
     this.rowsMasked++

@@ -11,7 +11,7 @@ import { BackendType, decodeBackend, encodeBackend, field } from "../../codecs/p
 import type { Frame } from "../../codecs/pg/framing.ts"
 import type { Recording } from "../../rules/policy/schema.ts"
 import type { MaskingSummary, RecordedColumn, RecordedRows, Result } from "../../sinks/events.ts"
-import { emptyTally, type MaskingTally, ResultMasker, type ResultMasking, summaryOf, withheldFields } from "./masking.ts"
+import { emptyTally, type MaskingTally, masksApply, ResultMasker, type ResultMasking, summaryOf, withheldFields } from "./masking.ts"
 import { Capture, columnsOf, withFormats } from "./recording.ts"
 
 export type Sent = "Parse" | "Bind" | "Describe" | "Execute" | "Close" | "Sync" | "Query" | "FunctionCall"
@@ -179,7 +179,8 @@ export class ResponseTracker {
     if (statement.masking !== undefined) {
       const tally = e.tally ?? emptyTally()
       e.masker?.addTo(tally)
-      this.results.push(summaryOf(statementId, tally))
+      // a statement only watched is summarised only if masking had to step in
+      if (masksApply(statement.masking) || tally.columns.length > 0) this.results.push(summaryOf(statementId, tally))
       e.masker = undefined
       e.tally = undefined
     }
@@ -249,7 +250,7 @@ export class ResponseTracker {
       case BackendType.ErrorResponse:
         return this.error(frame, head)
       case BackendType.NoticeResponse:
-        return head !== undefined && this.maskingOf(head) !== undefined ? this.withhold(head, frame) : "forward"
+        return head !== undefined && this.withholds(head) ? this.withhold(head, frame) : "forward"
       default:
         return "forward"
     }
@@ -271,6 +272,12 @@ export class ResponseTracker {
   /** The masking of the statement `head` is producing results for, if it is masked. */
   private maskingOf(head: Entry): ResultMasking | undefined {
     return head.statements[head.next]?.masking
+  }
+
+  /** Whether the statement's server texts are withheld: its masks apply to it. */
+  private withholds(head: Entry): boolean {
+    const masking = this.maskingOf(head)
+    return masking !== undefined && masksApply(masking)
   }
 
   /** A masked statement's row, rewritten; every other row as it came. */
@@ -344,7 +351,7 @@ export class ResponseTracker {
     if (head === undefined) return "forward"
     const m = decodeBackend(frame)
     const fields = R.isSuccess(m) && m.success._tag === "ErrorResponse" ? m.success.fields : []
-    const withheld = this.maskingOf(head) === undefined ? undefined : this.withhold(head, frame)
+    const withheld = this.withholds(head) ? this.withhold(head, frame) : undefined
     this.complete(head, field(fields, "C") ?? "XX000", null)
     if (EXTENDED.has(head.sent)) {
       while (this.peek() !== undefined && this.peek()!.sent !== "Sync") {

@@ -22,7 +22,7 @@ import {
   isBlocked,
   parserSafety
 } from "./enforce.ts"
-import { type ResultMasking, unresolvedMasking } from "./masking.ts"
+import { masksApply, type ResultMasking, unresolvedMasking } from "./masking.ts"
 import type { Address, FailedParse, Sent, StatementRef } from "./responses.ts"
 import type { SessionState } from "./session-state.ts"
 
@@ -136,13 +136,14 @@ const decideFrame = (c: Classified, state: SessionState): Decided => {
     case "Passthrough": {
       // Forgotten as it is decided, so that a Parse of the name later in this batch is new.
       if (c.frame.type === FrontendType.Close) {
-        if (c.frame.bytes[5] === 0x53) state.enforcement.parsed.delete(nameAt(c.frame.bytes, 6))
-        else if (state.enforcement.cursors.get(nameAt(c.frame.bytes, 6)) === "portal") state.enforcement.cursors.delete(nameAt(c.frame.bytes, 6))
+        const name = nameAt(c.frame.bytes, 6)
+        if (c.frame.bytes[5] === 0x53) state.enforcement.parsed.delete(name)
+        else if (state.enforcement.cursors.get(identifier(name)) === "portal") state.enforcement.cursors.delete(identifier(name))
       }
       if (c.frame.type === FrontendType.Bind) {
         const { portal, statement } = bindNames(c.frame.bytes)
         // SQL FETCH reads protocol portals too: whatever was declared under the name, this is what it reads now
-        if (portal !== "") state.enforcement.cursors.set(portal, "portal")
+        if (portal !== "") state.enforcement.cursors.set(identifier(portal), "portal")
         const unknown = decideUnknownBind(state.enforcer, state.enforcement, statement)
         if (unknown !== undefined) return { _tag: "Block", kind: "Bind", allowed: [], blocked: unknown, statementName: statement }
         const judged = decideBind(state.enforcer, state.enforcement, statement)
@@ -178,6 +179,15 @@ const decideFrame = (c: Classified, state: SessionState): Decided => {
         : unlessAuditRefuses({ _tag: "Forward", frame: c.frame, allowed: [o] }, c.frame, state)
     }
   }
+}
+
+/** A name as SQL sees it: PostgreSQL cuts identifiers to 63 bytes (on a character boundary), as Sluice's parser does. */
+const identifier = (name: string): string => {
+  const bytes = Buffer.from(name, "utf8")
+  if (bytes.length <= 63) return name
+  let end = 63
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--
+  return bytes.subarray(0, end).toString("utf8")
 }
 
 const nameAt = (bytes: Uint8Array, at: number): string => Buffer.from(bytes.subarray(at, bytes.indexOf(0, at))).toString("utf8")
@@ -250,7 +260,8 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
   const maskingOf = (a: Allowed): ResultMasking | undefined => (a.masking === undefined ? undefined : (maskings.get(a) ?? unresolvedMasking(a.masking)))
   const audit = (a: Allowed, via: Audited["via"]): Audited => {
     const masking = maskingOf(a)
-    return { id: ids.next++, statement: a.statement, via, verdict: masking === undefined ? "allow" : "mask", ruleId: a.ruleId, reason: null, record: a.record, masking }
+    const verdict = masking !== undefined && masksApply(masking) ? "mask" : "allow"
+    return { id: ids.next++, statement: a.statement, via, verdict, ruleId: a.ruleId, reason: null, record: a.record, masking }
   }
   const ref = (a: Audited): StatementRef => ({ id: a.id, record: a.record, masking: a.masking })
   switch (d._tag) {
