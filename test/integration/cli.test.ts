@@ -154,10 +154,12 @@ rules:
   })
 
   it("refuses masks that cannot work: a column glob without a table, keep without partial, a duplicate id, and mask as a rule action", async () => {
-    const shape = await sluice("check-policy", file("mask-shape.yaml", "version: 1\nmasks:\n  - { id: m, columns: [email] }\n  - { id: n, columns: [t.c], method: redact, keep: 3 }\n"))
+    const shape = await sluice("check-policy", file("mask-shape.yaml", "version: 1\nmasks:\n  - { id: m, columns: [email] }\n"))
     expect(shape.code).toBe(1)
     expect(shape.stderr).toContain("masks.0.columns.0: expected table.column or schema.table.column")
-    expect(shape.stderr).toContain("masks.1.keep: only the partial method keeps characters; this mask uses redact")
+    const keep = await sluice("check-policy", file("mask-keep.yaml", "version: 1\nmasks:\n  - { id: n, columns: [t.c], method: redact, keep: 3 }\n"))
+    expect(keep.code).toBe(1)
+    expect(keep.stderr).toContain("masks.0.keep: only the partial method keeps characters; this mask uses redact")
     const dup = await sluice("check-policy", file("mask-dup.yaml", "version: 1\nmasks:\n  - { id: m, columns: [t.c] }\n  - { id: m, columns: [t.d] }\n"))
     expect(dup.code).toBe(1)
     expect(dup.stderr).toContain('masks.1.id: duplicate mask id "m"')
