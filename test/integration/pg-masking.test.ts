@@ -751,6 +751,59 @@ describe("result masking", () => {
       // the unmasked statement: no summary
       expect(of(id.orders).map((p) => p._tag)).toEqual(["Statement", "Decision", "RecordedRows", "Result"])
     })
+
+    it("a watched statement: a pipeline that outwits the name bookkeeping gets the real statement's columns masked (unresolved), verdict allow, a summary of maskId unresolved; its error text is kept", async () => {
+      const rc = await RawClient.connect(gw.port)
+      try {
+        await rc.login("app", TOKEN)
+        // In one write: the harmless Parse of s is skipped (the error before it), the masked one after the Sync is made,
+        // and the Bind is judged by the harmless text before the server's answer frees the name.
+        send(
+          rc,
+          { _tag: "Parse", name: "w_err", sql: `SELECT 1 FROM ${C}_nosuch`, paramTypes: [] },
+          { _tag: "Parse", name: "w_s", sql: "SELECT 'a' AS email, 'b' AS ssn", paramTypes: [] },
+          { _tag: "Sync" },
+          { _tag: "Parse", name: "w_s", sql: `SELECT email, ssn FROM ${C} ORDER BY id`, paramTypes: [] },
+          { _tag: "Sync" },
+          { _tag: "Bind", portal: "", statement: "w_s", paramFormats: [], params: [], resultFormats: [] },
+          { _tag: "Execute", portal: "", maxRows: 0 },
+          { _tag: "Sync" }
+        )
+        const first = await untilReady(rc)
+        // an unmasked statement's error is not withheld
+        const err = first.find((m) => m._tag === "ErrorResponse")
+        expect(JSON.stringify(err)).toContain(`relation \\"${C}_nosuch\\" does not exist`)
+        const ms = [...(await untilReady(rc)), ...(await untilReady(rc))]
+        expect(tagsOf(ms)).toEqual(["ParseComplete", "ReadyForQuery", "BindComplete", "DataRow", "DataRow", "DataRow", "CommandComplete SELECT 3", "ReadyForQuery"])
+        // redact (unresolved), not the email mask's method: the statement Sluice judged names no table
+        expect(rowsOf(ms)).toEqual([["****", "****"], ["****", "****"], ["****", "****"]])
+        for (const s of SECRETS) expect(rc.received.includes(Buffer.from(s))).toBe(false)
+      } finally {
+        rc.close()
+      }
+
+      const events = await audited(files, 2)
+      const session = [...summarize(events, { complete: true }).sessions.values()].map((s) => s.events).find((es) => ofKind(es, "Statement").some((e) => e.payload.text.includes("_nosuch")))!
+      expect(JSON.stringify(session)).not.toContain("ann@example.com")
+      const summaries = ofKind(session, "MaskingSummary")
+      expect(summaries.length, "only the statement masking stepped in for has a summary").toBe(1)
+      const summary = summaries[0]!.payload
+      expect(summary.rows).toBe(3)
+      expect(summary.columns.map((c) => [c.name, c.maskId, c.method, c.values])).toEqual([
+        ["email", "unresolved", "redact", 3],
+        ["ssn", "unresolved", "redact", 3]
+      ])
+      const decision = ofKind(session, "Decision").find((e) => e.payload.statementId === summary.statementId)!.payload
+      expect(decision.verdict).toBe("allow")
+      // The summary belongs to the harmless statement Sluice judged the Bind by; the masked Parse (made by the server,
+      // taken by Sluice for one of a name in use) has the verdict mask but ran no portal of its own.
+      const texts = new Map(ofKind(session, "Statement").map((e) => [e.payload.statementId, e.payload.text]))
+      expect(ofKind(session, "Decision").map((e) => [texts.get(e.payload.statementId), e.payload.verdict, e.payload.statementId === summary.statementId])).toEqual([
+        [`SELECT $1 FROM ${C}_nosuch`, "allow", false],
+        ["SELECT $1 AS email, $2 AS ssn", "allow", true],
+        [`SELECT email, ssn FROM ${C} ORDER BY id`, "mask", false]
+      ])
+    })
   })
 
   describe("statements Sluice cannot see into (the policy allows statements of unknown effect): refused while a mask is in force", () => {

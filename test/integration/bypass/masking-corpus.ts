@@ -26,7 +26,15 @@
  * Since 032fd58 a Parse the server skips after an error frees its name like one that fails,
  * and a name a protocol Bind gives a portal is refused to SQL FETCH while a mask is in
  * force (until a protocol Close of it): L34-L38 are in CORPUS (k13-k15, s15, s16), with
- * variants around the fix (k16, s17, s18). L39-L46 are what still leaks around it.
+ * variants around the fix (k16, s17, s18). L39-L46 leaked around it.
+ *
+ * Since 9cf1437, while a mask is in force every allowed statement is watched (its portals
+ * described before each Execute, a result column from a table the statement does not name
+ * masked `unresolved`), portal names are cut to 63 bytes and cursor_to_xml(schema) is of
+ * unknown effect: L39-L46 are in CORPUS (s19-s22, k17-k19, f09). L47-L52 are the same
+ * pipelines with the server's real statement projecting the secrets through computed
+ * columns, which have no origin and are masked only when Sluice knows the statement
+ * projects a masked column: computed columns under confused bookkeeping.
  *
  * No secret (nor a 5-character piece of one) is ever written in a statement sent through
  * the gateway: what the client gets, and the audit trail, must be free of them unless
@@ -267,6 +275,9 @@ export const UNKNOWN_CALL = "public.mb_noop(1)"
 
 /** `query_to_xml` with a constant query: a built-in that makes any statement's class `unknown`. */
 const UNKNOWN = "query_to_xml('select 1', true, true, '')"
+
+/** A cursor name of 70 bytes: PostgreSQL knows it by its first 63 (NAMEDATALEN - 1). */
+const LONG_CURSOR = `mb_cur_${"x".repeat(63)}`
 
 export const CORPUS: ReadonlyArray<Case> = [
   // ------------------------------------------------------------------ plain columns, by origin
@@ -1379,99 +1390,195 @@ export const CORPUS: ReadonlyArray<Case> = [
       { frames: [parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC], expect: "error:42P05" },
       { frames: [bind("mb_s"), execute(), SYNC], expect: "blocked:mask:mb-email" }
     ]
+  },
+
+  // ------------------------------------------------------------------ leaked until 9cf1437 (were KNOWN_LEAKS L39-L46)
+  // While a mask is in force every allowed statement is watched: its portals are described before each Execute, and a
+  // result column from a table the statement Sluice took it for does not name is masked (`unresolved`: redact, "****"
+  // for text). So a statement the server runs under a name Sluice's bookkeeping got wrong has its plain masked columns
+  // masked all the same (the computed ones are not: KNOWN_LEAKS L47-L52). Portal names are cut to 63 bytes as the
+  // server cuts them, and cursor_to_xml / cursor_to_xmlschema are of unknown effect.
+  {
+    id: "s19",
+    area: "prepared statement bookkeeping",
+    title: "L37 (s15) in one write: the skipped harmless Parse, the masked Parse of the name, Bind and Execute behind the Syncs (L39)",
+    why: "L39: the Bind behind the Sync is still judged by the harmless Parse (the server's answer that frees it comes later), but the statement is watched: the server's masked statement is described before the Execute and its columns, from mb_customers, which SELECT 'a', 'b' does not name, are masked (unresolved)",
+    steps: [
+      {
+        frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC, parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC, bind("mb_s"), execute(), SYNC],
+        expect: "error:42P01",
+        rows: all(2, REDACTED)
+      }
+    ]
+  },
+  {
+    id: "s20",
+    area: "prepared statement bookkeeping",
+    title: "L38 (s16) in one write: the unnamed statement replaced by a skipped Parse, Bind and Execute behind the Sync (L40)",
+    why: "L40: as s19 for the unnamed statement: judged by the skipped harmless Parse, watched, the masked statement's columns come from a table it does not name and are masked (unresolved)",
+    steps: [
+      { frames: [parse(`SELECT email, ssn FROM ${T}`), SYNC], expect: "ok" },
+      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse("SELECT 'a' AS email, 'b' AS ssn"), SYNC, bind(), execute(), SYNC], expect: "error:42P01", rows: all(2, REDACTED) }
+    ]
+  },
+  {
+    id: "s21",
+    area: "prepared statement bookkeeping",
+    title: "a DEALLOCATE the server skips after an error; in one write a harmless Parse of the name (42P05), Bind and Execute (L41)",
+    why: "L41: Sluice still forgets the name at the skipped DEALLOCATE and judges the Bind by the harmless Parse the server refuses, but the statement is watched: the masked statement the server still holds has its columns masked (unresolved)",
+    steps: [
+      { frames: [parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
+      q("SELECT 1/0; DEALLOCATE mb_s", "error:22012"),
+      { frames: [parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC, bind("mb_s"), execute(), SYNC], expect: "error:42P05", rows: all(2, REDACTED) }
+    ]
+  },
+  {
+    id: "s22",
+    area: "prepared statement bookkeeping",
+    title: "a Close (statement) the server skips after an error; in one write a harmless Parse of the name (42P05), Bind and Execute (L42)",
+    why: "L42: as s21 through the protocol's Close: the Bind is judged by the harmless Parse, watched, and the masked statement's columns masked (unresolved)",
+    steps: [
+      { frames: [parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
+      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), { _tag: "Close", kind: "S", name: "mb_s" }, SYNC], expect: "error:42P01" },
+      { frames: [parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC, bind("mb_s"), execute(), SYNC], expect: "error:42P05", rows: all(2, REDACTED) }
+    ]
+  },
+  {
+    id: "k17",
+    area: "cursor bookkeeping",
+    title: "a cursor name of 70 bytes: a refused harmless DECLARE of it, a masked Bind to it, FETCH of it (L43)",
+    why: "L43: the Bind marked the name as spelled (70 bytes) while the FETCH was looked up under the 63 bytes the parser keeps; the portal name is now cut to 63 bytes as the server cuts it, so the FETCH finds the mark and is refused",
+    steps: [
+      q(`DECLARE ${LONG_CURSOR} CURSOR FOR SELECT 1`, "error:25P01"),
+      q("BEGIN"),
+      { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", LONG_CURSOR), SYNC], expect: "ok" },
+      q(`FETCH ALL FROM ${LONG_CURSOR}`, "blocked:mask:mb-email"),
+      q("ROLLBACK")
+    ]
+  },
+  {
+    id: "k18",
+    area: "cursor bookkeeping",
+    title: "in a savepoint, a CLOSE and a harmless DECLARE of a masked portal's name that the server skips after an error; ROLLBACK TO; FETCH (L44)",
+    why: "L44: the FETCH is still judged by the skipped DECLARE (SELECT 1), but it is watched: the masked portal's columns come from mb_customers, which SELECT 1 does not name, and are masked (unresolved)",
+    steps: [
+      q("BEGIN"),
+      { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
+      q("SAVEPOINT mb_sp"),
+      q("SELECT 1/0; CLOSE mb_cur; DECLARE mb_cur CURSOR FOR SELECT 1", "error:22012"),
+      q("ROLLBACK TO SAVEPOINT mb_sp"),
+      q("FETCH ALL FROM mb_cur", "ok", all(2, REDACTED)),
+      q("ROLLBACK")
+    ]
+  },
+  {
+    id: "k19",
+    area: "cursor bookkeeping",
+    title: "in a savepoint, a Close (portal) the server skips after an error; a harmless DECLARE of the name the server refuses (42P03) in another; FETCH (L45)",
+    why: "L45: as k18 through the protocol's Close and a refused DECLARE: the FETCH is judged by SELECT 1, watched, and the masked portal's columns masked (unresolved)",
+    steps: [
+      q("BEGIN"),
+      { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
+      q("SAVEPOINT mb_sp"),
+      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), { _tag: "Close", kind: "P", name: "mb_cur" }, SYNC], expect: "error:42P01" },
+      q("ROLLBACK TO SAVEPOINT mb_sp"),
+      q("DECLARE mb_cur CURSOR FOR SELECT 1", "error:42P03"),
+      q("ROLLBACK TO SAVEPOINT mb_sp"),
+      q("FETCH ALL FROM mb_cur", "ok", all(2, REDACTED)),
+      q("ROLLBACK")
+    ]
+  },
+  {
+    id: "f09",
+    area: "functions that read cursors",
+    title: "cursor_to_xml and cursor_to_xmlschema of a masked protocol portal (L46)",
+    why: "L46: cursor_to_xml fetches from a cursor named by a string, which Sluice took for a read of no table; it and cursor_to_xmlschema are now of unknown effect, refused while a mask is in force",
+    steps: [
+      q("BEGIN"),
+      { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
+      q("SELECT cursor_to_xml('mb_cur', 10, false, true, '')", "blocked:mask:mb-email"),
+      q("ROLLBACK"),
+      q("BEGIN"),
+      { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
+      q("SELECT cursor_to_xmlschema('mb_cur', false, true, '')", "blocked:mask:mb-email"),
+      q("ROLLBACK")
+    ]
   }
 ]
 
 // ---------------------------------------------------------------------------------------------
 // what leaks today
 
-/** A cursor name of 70 bytes: PostgreSQL knows it by its first 63 (NAMEDATALEN - 1). */
-const LONG_CURSOR = `mb_cur_${"x".repeat(63)}`
-
 export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
-  // -------- decisions made before the server's answer (relay.ts decides a whole read batch before sending any of it)
+  // -------- computed columns under confused bookkeeping: s19-s22, k18, k19 with the server's real statement projecting
+  // the secrets through computed columns. Watching masks a column whose origin table the statement does not name; a
+  // computed column has no origin (table OID 0), and its statement is masked as computed only when Sluice knows it
+  // projects a masked column (MaskingNeed.computed). Here Sluice judges the harmless statement, which names no table and
+  // projects nothing masked: computed false, so the computed columns go out clear.
   {
-    id: "L39",
+    id: "L47",
     area: "prepared statement bookkeeping",
-    title: "L37 (s15) in one write: the skipped harmless Parse, the masked Parse of the name, Bind and Execute behind the Syncs",
-    why: "032fd58 frees the name of a skipped Parse when the server's answer comes back; the frames after it in the same write are judged before that",
+    title: "L39 (s19) through computed columns: the skipped harmless Parse, the masked Parse of the name projecting upper(email), ssn || '', Bind and Execute in one write",
+    why: "s19 masks the plain columns of the statement the server runs by their origin; upper(email) and ssn || '' have none",
     steps: [
       {
-        frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC, parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC, bind("mb_s"), execute(), SYNC],
+        frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC, parse(`SELECT upper(email), ssn || '' FROM ${T}`, "mb_s"), SYNC, bind("mb_s"), execute(), SYNC],
         expect: "error:42P01"
       }
     ],
     leakStep: 0,
     diagnosis:
-      "relay.ts clientToServer classifies and decides every frame of a read batch (stages.ts decide) and routes them all before writing any to the server, so no answer can be observed in between. The harmless Parse of mb_s is recorded (enforcement.parsed, and route() ids.named) when it is decided; the masked Parse of mb_s after the first Sync is then taken for one of a name in use (not fresh: not recorded, ids.named keeps the harmless ref); the Bind is judged by the harmless text and route() binds the unnamed portal to the harmless ref (masking undefined), so the Execute gets no injected Describe and no masker. The server skips the harmless Parse (42P01 before it), accepts the masked one after the Sync and runs it: the rows go out clear. responses.ts skipped() and stages.ts forgetFailedParse free mb_s only when the ErrorResponse is observed, after the Bind was routed. A Parse whose answer is still awaited leaves its name uncertain: while a mask is in force a Bind of such a name (or a Parse of it) in the same batch should be treated as unknown, or the frames after a Sync held until the server has answered"
+      "computed column under confused bookkeeping: as L39 the Bind is judged and routed by the skipped harmless Parse of mb_s (the server's 42P01 that frees the name is observed after the batch is routed), and the server runs the masked Parse made after the Sync. The statement is watched (plan.ts maskingOf: masks [], relations [], computed false): the injected Describe shows two columns with table OID 0, which masking.ts masks only when need.computed; the harmless text projects no masked column, so the values go out clear. A watched statement's computed columns should be masked (redact) whenever a column of its Describe, or the Describe of the statement the name was last parsed with, could not be told, or the frames after a Sync should wait for the server's answer"
   },
   {
-    id: "L40",
+    id: "L48",
     area: "prepared statement bookkeeping",
-    title: "L38 (s16) in one write: the unnamed statement replaced by a skipped Parse, Bind and Execute behind the Sync",
-    why: "as L39, for the unnamed statement: the skipped Parse is freed only when the server answers",
+    title: "L40 (s20) through computed columns: the unnamed statement (email || '', upper(ssn)) replaced by a skipped Parse, Bind and Execute behind the Sync",
+    why: "as L47, for the unnamed statement",
     steps: [
-      { frames: [parse(`SELECT email, ssn FROM ${T}`), SYNC], expect: "ok" },
+      { frames: [parse(`SELECT email || '', upper(ssn) FROM ${T}`), SYNC], expect: "ok" },
       { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse("SELECT 'a' AS email, 'b' AS ssn"), SYNC, bind(), execute(), SYNC], expect: "error:42P01" }
     ],
     leakStep: 1,
     diagnosis:
-      "as L39: the skipped Parse of '' replaces parsed[''] and ids.named[''] when it is decided, and the Bind of '' behind the Sync, in the same read batch, is judged and routed by the harmless text before the 42P01 is observed; the server still has the masked unnamed statement and runs it unmasked (no Describe injected, no masker)"
+      "computed column under confused bookkeeping: as L40 the Bind of '' is judged by the skipped harmless Parse; the server runs the masked unnamed statement, whose computed columns (table OID 0) the watch does not mask since the harmless text projects no masked column (computed false)"
   },
   {
-    id: "L41",
+    id: "L49",
     area: "prepared statement bookkeeping",
-    title: "a DEALLOCATE the server skips after an error; in one write a harmless Parse of the name (42P05), Bind and Execute",
-    why: "Sluice forgets a DEALLOCATEd name when it allows the DEALLOCATE, not when the server runs it; the 42P05 that would free the name again comes after the Bind is judged",
+    title: "L41 (s21) through computed columns: a DEALLOCATE the server skips; in one write a harmless Parse of the name (42P05), Bind and Execute of upper(email), ssn || ''",
+    why: "as L47, with the name freed by a DEALLOCATE the server skips",
     steps: [
-      { frames: [parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
+      { frames: [parse(`SELECT upper(email), ssn || '' FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
       q("SELECT 1/0; DEALLOCATE mb_s", "error:22012"),
       { frames: [parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC, bind("mb_s"), execute(), SYNC], expect: "error:42P05" }
     ],
     leakStep: 2,
     diagnosis:
-      "enforce.ts remember() deletes parsed['mb_s'] as the DEALLOCATE is decided, and stages.ts forgetDeallocated deletes ids.named['mb_s'] as it is routed; the server skips the DEALLOCATE (the division by zero before it in the same Query) and keeps the masked statement. The harmless Parse of mb_s is then fresh to Sluice and recorded; the server refuses it (42P05). In the same read batch (L39) the Bind behind the Sync is judged and routed by the harmless record before the 42P05 frees the name (forgetFailedParse), so the masked statement runs unmasked. With the Bind in a later write the 42P05 frees the name first and the Bind is refused (s18). A DEALLOCATE should forget a name when the server reports it ran (CommandComplete), or leave it uncertain, not free"
+      "computed column under confused bookkeeping: as L41 Sluice forgets mb_s at the skipped DEALLOCATE, records the harmless Parse the server refuses (42P05), and judges the Bind in the same batch by it; the server runs the masked statement, whose computed columns have no origin and are not masked (computed false)"
   },
   {
-    id: "L42",
+    id: "L50",
     area: "prepared statement bookkeeping",
-    title: "a Close (statement) the server skips after an error; in one write a harmless Parse of the name (42P05), Bind and Execute",
-    why: "as L41, through the protocol's Close: forgotten when it is decided, though the server skips it",
+    title: "L42 (s22) through computed columns: a Close (statement) the server skips; in one write a harmless Parse of the name (42P05), Bind and Execute of email || '', upper(ssn)",
+    why: "as L49, through the protocol's Close",
     steps: [
-      { frames: [parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
+      { frames: [parse(`SELECT email || '', upper(ssn) FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
       { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), { _tag: "Close", kind: "S", name: "mb_s" }, SYNC], expect: "error:42P01" },
       { frames: [parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC, bind("mb_s"), execute(), SYNC], expect: "error:42P05" }
     ],
     leakStep: 2,
     diagnosis:
-      "stages.ts decideFrame deletes enforcement.parsed['mb_s'] for a Close('S') as it is decided, and route() deletes ids.named['mb_s']; the server skips the Close (after the failed Parse, until Sync) and keeps the masked statement. 032fd58 makes a skipped Parse free its name (responses.ts skipped()), but nothing restores a skipped Close. Then as L41: the harmless Parse is fresh to Sluice, refused by the server (42P05), and the Bind in the same read batch is judged by it"
-  },
-
-  // -------- what FETCH reads versus the names Sluice marks (stages.ts decideFrame, enforce.ts rememberCursor / withMasking)
-  {
-    id: "L43",
-    area: "cursor bookkeeping",
-    title: "a cursor name of 70 bytes: a refused harmless DECLARE of it, a masked Bind to it, FETCH of it",
-    why: "the server knows a portal by the first 63 bytes of its name; Sluice marks the name as the Bind spells it, and looks the FETCH up as the parser truncates it",
-    steps: [
-      q(`DECLARE ${LONG_CURSOR} CURSOR FOR SELECT 1`, "error:25P01"),
-      q("BEGIN"),
-      { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", LONG_CURSOR), SYNC], expect: "ok" },
-      q(`FETCH ALL FROM ${LONG_CURSOR}`, "ok"),
-      q("ROLLBACK")
-    ],
-    leakStep: 3,
-    diagnosis:
-      "PostgreSQL's parser truncates identifiers to NAMEDATALEN - 1 = 63 bytes, and so does the classifier's (libpg_query): the DECLARE and the FETCH both name the cursor by its 63-byte prefix in StatementInfo.cursor. A Bind's portal name is not truncated by the protocol, but the server's portal table (HASH_STRINGS, keysize NAMEDATALEN) compares only 63 bytes, so the portal Bind makes under the 70 bytes is the cursor FETCH reads. stages.ts decideFrame marks the 70-byte name ('portal') in enforcement.cursors; enforce.ts withMasking looks the FETCH up under the 63-byte name and finds the harmless DECLARE remembered for it (remembered though the server refused it, 25P01: rememberCursor still runs at decision time, and cursors are still not forgotten at transaction end, L34/L35's first cause), so the FETCH is unmasked. A Bind's and a Close's portal name should be cut to 63 bytes as the server cuts it before it is marked or forgotten"
+      "computed column under confused bookkeeping: as L42 the skipped Close('S') frees mb_s in Sluice's bookkeeping, the harmless Parse (42P05) is recorded and judges the Bind in the same batch; the server runs the masked statement, whose computed columns are not masked (computed false)"
   },
   {
-    id: "L44",
+    id: "L51",
     area: "cursor bookkeeping",
-    title: "in a savepoint, a CLOSE and a harmless DECLARE of a masked portal's name that the server skips after an error; ROLLBACK TO; FETCH",
-    why: "the portal's mark is forgotten when a CLOSE is allowed, and a DECLARE remembered when it is allowed, not when the server runs them",
+    title: "L44 (k18) through computed columns: a portal of upper(email), ssn || ''; in a savepoint a skipped CLOSE and harmless DECLARE of its name; ROLLBACK TO; FETCH",
+    why: "k18 masks the portal's plain columns by their origin; computed ones have none",
     steps: [
       q("BEGIN"),
-      { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
+      { frames: [parse(`SELECT upper(email), ssn || '' FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
       q("SAVEPOINT mb_sp"),
       q("SELECT 1/0; CLOSE mb_cur; DECLARE mb_cur CURSOR FOR SELECT 1", "error:22012"),
       q("ROLLBACK TO SAVEPOINT mb_sp"),
@@ -1480,16 +1587,16 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
     ],
     leakStep: 5,
     diagnosis:
-      "enforce.ts decideSql calls remember() for each allowed statement of the Query as it is decided: rememberCursor deletes mb_cur's 'portal' mark for the CLOSE, then sets the harmless DECLARE (the name no longer marked). The server stops at the division by zero and skips both; ROLLBACK TO SAVEPOINT keeps the transaction and the portal bound before the savepoint (only portals made inside it are dropped). The FETCH is judged by SELECT 1: unmasked, the masked portal's rows go out clear. A CLOSE should not forget the mark (nor a DECLARE be remembered) until the server reports it ran; or, while a mask is in force, a name once marked should stay refused until the server is known to have closed it"
+      "computed column under confused bookkeeping: as L44 the CLOSE forgets the portal's mark and the DECLARE is remembered when they are decided, though the server skips both; the FETCH is judged by SELECT 1 (watched: relations [], computed false), and the portal's computed columns (table OID 0) go out clear"
   },
   {
-    id: "L45",
+    id: "L52",
     area: "cursor bookkeeping",
-    title: "in a savepoint, a Close (portal) the server skips after an error; a harmless DECLARE of the name the server refuses (42P03) in another; FETCH",
-    why: "as L44, through the protocol's Close, and with a DECLARE the server refuses rather than skips",
+    title: "L45 (k19) through computed columns: a portal of email || '', upper(ssn); a skipped Close('P'), a refused harmless DECLARE of its name; FETCH",
+    why: "as L51, through the protocol's Close and a DECLARE the server refuses",
     steps: [
       q("BEGIN"),
-      { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
+      { frames: [parse(`SELECT email || '', upper(ssn) FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
       q("SAVEPOINT mb_sp"),
       { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), { _tag: "Close", kind: "P", name: "mb_cur" }, SYNC], expect: "error:42P01" },
       q("ROLLBACK TO SAVEPOINT mb_sp"),
@@ -1500,24 +1607,7 @@ export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
     ],
     leakStep: 7,
     diagnosis:
-      "stages.ts decideFrame deletes the 'portal' mark for a Close('P') as it is decided; the server skips the Close (after the failed Parse, until Sync) and the portal lives on past ROLLBACK TO SAVEPOINT. rememberCursor then remembers the harmless DECLARE, which the server refuses because the portal still holds the name (42P03: the case rememberCursor's comment says cannot happen for a marked name, but the mark is gone). The FETCH is judged by SELECT 1 and the masked portal's rows go out clear"
-  },
-
-  // -------- built-in functions that read a cursor by name (rules/classify/function-effects.ts)
-  {
-    id: "L46",
-    area: "functions that read cursors",
-    title: "cursor_to_xml of a masked protocol portal",
-    why: "cursor_to_xml fetches from a cursor (or a protocol portal) named by a string: a FETCH that is not a FETCH statement",
-    steps: [
-      q("BEGIN"),
-      { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
-      q("SELECT cursor_to_xml('mb_cur', 10, false, true, '')", "ok"),
-      q("ROLLBACK")
-    ],
-    leakStep: 2,
-    diagnosis:
-      "cursor_to_xml(refcursor, count, nulls, tableforest, targetns) runs FETCH on the named portal inside the server and returns the rows as XML. function-effects.ts lists query_to_xml, table_to_xml, schema_to_xml, … in DYNAMIC_FUNCTIONS (unknown effect, refused while a mask is in force) but not cursor_to_xml (nor cursor_to_xmlschema, which gives only the column names and types), so the statement is a read that names no table: no mask touches it, and the XML text carries the masked portal's values in clear. A DECLARE over the masked table is refused, but a protocol Bind of a masked statement to a named portal is allowed (its own Execute would be masked), and any name Sluice marks or remembers is irrelevant here since the name is a string argument. cursor_to_xml should be of unknown effect (DYNAMIC_FUNCTIONS) while a mask is in force"
+      "computed column under confused bookkeeping: as L45 the skipped Close('P') forgets the mark and the refused DECLARE (42P03) is remembered; the FETCH is judged by SELECT 1 (watched, computed false), and the portal's computed columns go out clear"
   }
 ]
 
