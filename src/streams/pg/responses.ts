@@ -249,8 +249,11 @@ export class ResponseTracker {
         return "forward"
       case BackendType.ErrorResponse:
         return this.error(frame, head)
-      case BackendType.NoticeResponse:
-        return head !== undefined && this.withholds(head) ? this.withhold(head, frame) : "forward"
+      case BackendType.NoticeResponse: {
+        if (head === undefined || !this.withholds(head)) return "forward"
+        const m = decodeBackend(frame)
+        return this.withhold(head, "NoticeResponse", R.isSuccess(m) && m.success._tag === "NoticeResponse" ? m.success.fields : [])
+      }
       default:
         return "forward"
     }
@@ -270,19 +273,19 @@ export class ResponseTracker {
   }
 
   /** The masking of the statement `head` is producing results for, if it is masked. */
-  private maskingOf(head: Entry): ResultMasking | undefined {
+  private maskingFor(head: Entry): ResultMasking | undefined {
     return head.statements[head.next]?.masking
   }
 
   /** Whether the statement's server texts are withheld: its masks apply to it. */
   private withholds(head: Entry): boolean {
-    const masking = this.maskingOf(head)
+    const masking = this.maskingFor(head)
     return masking !== undefined && masksApply(masking)
   }
 
   /** A masked statement's row, rewritten; every other row as it came. */
   private masked(head: Entry, row: Uint8Array): Uint8Array {
-    const masking = this.maskingOf(head)
+    const masking = this.maskingFor(head)
     if (masking === undefined) return row
     head.masker ??= ResultMasker.blind(masking, row)
     return head.masker.row(row)
@@ -294,7 +297,7 @@ export class ResponseTracker {
    * the entry after that Describe is the Execute the rows will answer.
    */
   private planMasking(head: Entry, frame: Frame): void {
-    const masking = this.maskingOf(head)
+    const masking = this.maskingFor(head)
     const forExecute = head.sent === "Describe" && head.origin === "drop"
     if (masking === undefined || (head.sent !== "Query" && !forExecute)) return
     const m = decodeBackend(frame)
@@ -309,12 +312,10 @@ export class ResponseTracker {
   }
 
   /** An error or notice of a masked statement, without the texts that could quote a masked value. */
-  private withhold(head: Entry, frame: Frame): Uint8Array {
-    const m = decodeBackend(frame)
-    const fields = R.isSuccess(m) && (m.success._tag === "ErrorResponse" || m.success._tag === "NoticeResponse") ? m.success.fields : []
+  private withhold(head: Entry, kind: "ErrorResponse" | "NoticeResponse", fields: ReadonlyArray<readonly [string, string]>): Uint8Array {
     head.tally ??= emptyTally()
     head.tally.messagesWithheld++
-    return encodeBackend({ _tag: frame.type === BackendType.ErrorResponse ? "ErrorResponse" : "NoticeResponse", fields: withheldFields(fields) })
+    return encodeBackend({ _tag: kind, fields: withheldFields(fields) })
   }
 
   private portalsGone(): void {
@@ -351,7 +352,7 @@ export class ResponseTracker {
     if (head === undefined) return "forward"
     const m = decodeBackend(frame)
     const fields = R.isSuccess(m) && m.success._tag === "ErrorResponse" ? m.success.fields : []
-    const withheld = this.withholds(head) ? this.withhold(head, frame) : undefined
+    const withheld = this.withholds(head) ? this.withhold(head, "ErrorResponse", fields) : undefined
     this.complete(head, field(fields, "C") ?? "XX000", null)
     if (EXTENDED.has(head.sent)) {
       while (this.peek() !== undefined && this.peek()!.sent !== "Sync") {
