@@ -66,7 +66,7 @@ export interface ValueMask {
 export const DEFAULT_PARTIAL_KEEP = 4
 
 /** Type OIDs of the built-in types masking knows (pg_type.dat). */
-export const TypeOid = {
+const TypeOid = {
   char: 18,
   name: 19,
   text: 25,

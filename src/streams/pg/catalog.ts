@@ -47,8 +47,8 @@ export interface Catalog {
   readonly invalidate: () => void
 }
 
-export const DEFAULT_TTL_MS = 30_000
-export const DEFAULT_QUERY_TIMEOUT_MS = 5_000
+const DEFAULT_TTL_MS = 30_000
+const DEFAULT_QUERY_TIMEOUT_MS = 5_000
 /** Relation names remembered at most; the oldest fetched is forgotten first. */
 export const MAX_CACHED_NAMES = 10_000
 
@@ -81,7 +81,7 @@ const normalise = (name: string): string | undefined => {
 }
 
 /** A text[] literal with every element quoted: `{"a","b\"c","d\\e"}`. */
-export const textArrayLiteral = (values: ReadonlyArray<string>): string =>
+const textArrayLiteral = (values: ReadonlyArray<string>): string =>
   `{${values.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(",")}}`
 
 const isTempSchema = (schema: string): boolean => /^pg_temp_\d+$/.test(schema)
