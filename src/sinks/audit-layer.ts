@@ -29,7 +29,9 @@ export const layerAudit = (config: Audit) =>
             )
           }
           yield* Effect.logInfo("audit trail", { spool: config.spool.directory, to: kafka === undefined ? config.files.directory : kafka.topic })
-          return yield* makeAuditLog({ encode: toSpoolRecord, spool, highWaterBytes: 4 * 1024 * 1024, onFull: config.spool.onFull })
+          // a quarter of the spool, at most 8 MiB, for the events of statements already let through
+          const reserve = Math.min(Math.floor(config.spool.maxBytes / 4), 8 * 1024 * 1024)
+          return makeAuditLog({ encode: toSpoolRecord, spool, onFull: config.spool.onFull, refuseAboveBytes: config.spool.maxBytes - reserve })
         })
       )
     : Layer.succeed(AuditLog, auditOff)

@@ -1,16 +1,15 @@
 /**
  * Where every stage reports what happened. Each session gets a recorder that numbers its
- * events; events are encoded at once and handed to the spool in batches, one write per
- * tick, so the data path never waits on the disk unless the disk falls behind.
+ * events; a recording encodes them and appends them to the spool at once, which hands the
+ * bytes to the OS before it returns (spool.ts): once `record` succeeded, a gateway crash
+ * no longer loses the events, and the caller may go on to run the statement.
  *
  * Fails closed: when the spool is full (and configured to refuse) or broken, recording
- * fails, and the caller refuses the statement rather than let it run unaudited. An event
- * reaches the spool within one tick of being recorded; if the disk fails in that window,
- * the failure is logged as an error and every later recording is refused.
+ * fails, and the caller refuses the statement rather than let it run unaudited.
  */
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
-import { Context, Data, Deferred, Effect, Queue } from "effect"
+import { Context, Data, Effect } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { AuditEvent, Payload } from "./events.ts"
 
@@ -39,89 +38,63 @@ export class AuditLog extends Context.Service<
 /** What the audit log needs of a spool: the real one, or a test's. */
 export interface AuditSpool {
   readonly append: (records: NonEmptyReadonlyArray<Uint8Array>) => Effect.Effect<void, { readonly message: string; readonly _tag: string }>
-  readonly stats: () => { readonly full: boolean }
+  /** Unacknowledged bytes. */
+  readonly stats: () => { readonly bytes: number }
 }
 
 const nowMicros = (): number => Date.now() * 1000
 
-/**
- * Batches encoded events and appends each batch to the spool. Recording waits only when
- * more than `highWaterBytes` are waiting for the disk, which bounds memory.
- */
 export const makeAuditLog = (options: {
   readonly encode: (event: AuditEvent) => Uint8Array
   readonly spool: AuditSpool
-  readonly highWaterBytes: number
   /** `drop`: the spool drops what it cannot hold (and counts it); recording goes on. */
   readonly onFull: "refuse" | "drop"
+  /**
+   * With `refuse`: past this many unacknowledged bytes, new statements and sessions are
+   * refused, while the room above it up to the spool's bound still takes the events of
+   * statements already let through (they must be recorded before they are sent).
+   */
+  readonly refuseAboveBytes: number
   readonly gateway?: string
-}) =>
-  Effect.gen(function* () {
-    const gateway = options.gateway ?? hostname()
-    let pending: Array<Uint8Array> = []
-    let pendingBytes = 0
-    let flushed = yield* Deferred.make<void, AuditRefused>()
-    let scheduled = false
-    /** The spool's last failure: once it refuses, every recording fails until a flush succeeds. */
-    let broken: string | undefined
-
-    const flush = Effect.suspend(() => {
-      scheduled = false
-      const batch = pending
-      const done = flushed
-      pending = []
-      pendingBytes = 0
-      flushed = Deferred.makeUnsafe<void, AuditRefused>()
-      if (batch.length === 0) return Deferred.succeed(done, undefined)
-      return options.spool.append(batch as unknown as NonEmptyReadonlyArray<Uint8Array>).pipe(
-        Effect.matchEffect({
-          onSuccess: () => {
-            broken = undefined
-            return Deferred.succeed(done, undefined)
-          },
-          onFailure: (e) => {
-            broken = e.message
-            return Effect.logError("audit spool refused a batch", { reason: e.message, events: batch.length }).pipe(
-              Effect.andThen(Deferred.fail(done, new AuditRefused({ reason: e.message })))
-            )
-          }
-        })
-      )
+}) => {
+  const gateway = options.gateway ?? hostname()
+  /** The spool's last failure: every recording is refused until an append succeeds again. */
+  let broken: string | undefined
+  const appended = Effect.sync(() => void (broken = undefined))
+  const refusedBy = (e: { readonly message: string }) =>
+    Effect.suspend(() => {
+      broken = e.message
+      return Effect.fail(new AuditRefused({ reason: e.message }))
     })
 
-    // One writer fiber: each wake-up appends everything recorded since the last one.
-    const wake = yield* Queue.sliding<void>(1)
-    yield* Effect.forever(Queue.take(wake).pipe(Effect.andThen(flush))).pipe(Effect.forkScoped)
-    yield* Effect.addFinalizer(() => flush)
-    const schedule = () => {
-      if (scheduled) return
-      scheduled = true
-      Queue.offerUnsafe(wake, undefined)
-    }
-
-    return AuditLog.of({
-      session: (sessionId) => {
-        let sequence = 0
-        const refusal = (): string | undefined =>
-          broken ?? (options.onFull === "refuse" && options.spool.stats().full ? "the audit spool is full" : undefined)
-        const recordAll = (payloads: ReadonlyArray<Payload>) =>
-          Effect.suspend(() => {
-            if (payloads.length === 0) return Effect.void
-            const refused = refusal()
-            if (refused !== undefined) return Effect.fail(new AuditRefused({ reason: refused }))
-            const time = nowMicros()
-            for (const payload of payloads) {
-              const bytes = options.encode({ eventId: randomUUID(), sessionId, sequence: sequence++, time, gateway, payload })
-              pending.push(bytes)
-              pendingBytes += bytes.length
-            }
-            schedule()
-            return pendingBytes > options.highWaterBytes ? Deferred.await(flushed) : Effect.void
-          })
-        return { sessionId, refusal, recordAll, record: (payload) => recordAll([payload]) }
+  return AuditLog.of({
+    session: (sessionId) => {
+      let sequence = 0
+      const refusal = (): string | undefined => {
+        if (broken !== undefined) return broken
+        if (options.onFull === "drop") return undefined
+        const waiting = options.spool.stats().bytes
+        return waiting > options.refuseAboveBytes
+          ? `the audit spool is full: ${waiting} bytes wait for delivery, and new statements are refused above ${options.refuseAboveBytes}`
+          : undefined
       }
-    })
+      // Not checked against refusal(): what is recorded here already ran, is about to, or
+      // was blocked, and the spool's own bound decides. Tried even while the spool is
+      // broken: the events of the statements refused meanwhile find out that it works again.
+      const recordAll = (payloads: ReadonlyArray<Payload>) =>
+        Effect.suspend(() => {
+          if (payloads.length === 0) return Effect.void
+          const time = nowMicros()
+          const records: Array<Uint8Array> = []
+          for (const payload of payloads) records.push(options.encode({ eventId: randomUUID(), sessionId, sequence: sequence++, time, gateway, payload }))
+          return options.spool.append(records as unknown as NonEmptyReadonlyArray<Uint8Array>).pipe(
+            Effect.matchEffect({ onSuccess: () => (broken === undefined ? Effect.void : appended), onFailure: refusedBy })
+          )
+        })
+      return { sessionId, refusal, recordAll, record: (payload) => recordAll([payload]) }
+    }
   })
+}
 
 /** Audit switched off by configuration: nothing is recorded, nothing is refused. For benchmarks and tests. */
 export const auditOff = AuditLog.of({

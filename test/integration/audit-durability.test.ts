@@ -11,6 +11,8 @@
  * - Gateway crash: SIGKILL mid-run (Kafka down, so the spool holds a backlog); a gateway
  *   started again on the same config and spool ships every event that was in the spool at
  *   the kill (read from the segment files at that moment), plus its own sessions'.
+ * - Spool write failure (EFBIG from RLIMIT_FSIZE, standing in for ENOSPC): the statement
+ *   whose events cannot be written never reaches the server; the session ends FATAL 57P03.
  * - Spool full: with Kafka unreachable and a tiny spool, `refuse` refuses statements
  *   (42501, rule audit-unavailable) and new sessions (FATAL 57P03) with a clear message;
  *   `drop` lets them go on and logs the alarm.
@@ -22,7 +24,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
 import pg from "pg"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
 import { CURRENT_SCHEMA, SCHEMA_DIRECTORY } from "../../src/sinks/avro.ts"
 import type { AuditEvent } from "../../src/sinks/events.ts"
 import { listContainerFiles, readContainerFiles } from "../../src/sinks/file-sink.ts"
@@ -49,6 +51,7 @@ import { gatewayPid, logEntries, rejection, waitForLog } from "./support/policy-
 import { exec, FASTAVRO_SCRIPT, fastavroPython } from "./support/fastavro.ts"
 
 
+const servers = () => inject("servers")
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const secs = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)} s`
 
@@ -245,18 +248,14 @@ describe("audit durability", () => {
       const newSession = ofKind(events, "SessionStart").find((e) => e.payload.applicationName === "after-restart")!.sessionId
       expect(summarize(events.filter((e) => e.sessionId === newSession), { complete: true }).problems).toEqual([])
       expect(ofKind(events, "Statement").filter((e) => e.sessionId === newSession)).toHaveLength(5)
-      // What the clients saw answered before the kill is in the trail: every Statement (recorded before
-      // it reached the server) and every Result but possibly each session's last (recorded just before
-      // the answer was written to the client; it may not have reached the spool yet).
+      // What the clients saw answered before the kill is in the trail: its Statement (in the spool
+      // before the server saw it) and its Result (in the spool before the answer went to the client).
       const statements = new Map(ofKind(events, "Statement").map((e) => [e.payload.text, e]))
       const results = new Set(ofKind(events, "Result").map((e) => `${e.sessionId}/${e.payload.statementId}`))
-      const lastOfSession = new Map<string, string>()
-      for (const c of stats.completed) lastOfSession.set(`${c.worker}/${c.session}`, c.text)
-      const lastTexts = new Set(lastOfSession.values())
       for (const c of stats.completed) {
         const st = statements.get(c.text)
         expect(st, c.text).toBeDefined()
-        if (!lastTexts.has(c.text)) expect(results.has(`${st!.sessionId}/${st!.payload.statementId}`), `Result of ${c.text}`).toBe(true)
+        expect(results.has(`${st!.sessionId}/${st!.payload.statementId}`), `Result of ${c.text}`).toBe(true)
       }
       console.log(
         `[durability] crash: ${messages.length} messages (${summary.duplicates} duplicates), all ${wanted.size} spooled events delivered ` +
@@ -267,6 +266,56 @@ describe("audit durability", () => {
       await gw.stop()
     }
   }, 180_000)
+
+  it("a spool write that fails mid-session (EFBIG, as ENOSPC would): the statement never reaches the server, the client gets FATAL 57P03", async () => {
+    const { pg: info } = servers()
+    const table = `audit_disk_probe_${Date.now()}`
+    const direct = new pg.Client({ host: info.host, port: info.port, user: info.backend.user, password: info.backend.password, database: info.databases.app })
+    await direct.connect()
+    await direct.query(`CREATE TABLE ${table} (n int)`)
+    const gw = await startGateway((port) => ({
+      ...defaultConfig(port),
+      audit: { spool: { directory: join(work, "efbig-spool"), segmentBytes: 1024 * 1024 }, files: { directory: join(work, "efbig-files") } }
+    }))
+    try {
+      const c = new pg.Client({ ...gw.connection(), query_timeout: 5_000 })
+      const clientErrors: Array<Error> = []
+      c.on("error", (e) => clientErrors.push(e))
+      await c.connect()
+      // From now on no file of the gateway's may grow past 48 KiB: the spool's segment soon cannot.
+      expect((await exec("prlimit", ["--pid", String(await gatewayPid(gw)), "--fsize=49152:49152"])).code).toBe(0)
+      let ran = 0
+      let failed: { code?: string; severity?: string; message: string } | undefined
+      for (let i = 0; i < 2000 && failed === undefined; i++) {
+        try {
+          await c.query(`INSERT INTO ${table} VALUES (${i})`)
+          ran++
+        } catch (e) {
+          failed = e as { code?: string; severity?: string; message: string }
+        }
+      }
+      console.log(`[durability] spool write failure: ${ran} inserts ran, then: ${failed?.message}`)
+      expect(ran).toBeGreaterThan(5)
+      expect(failed).toMatchObject({ code: "57P03", severity: "FATAL" })
+      expect(failed!.message).toMatch(/^the audit trail cannot record this session \(audit spool .*: write failed: EFBIG.*\), so it is refused$/)
+      // exactly the inserts the client saw succeed are in the table: the refused one never ran
+      const rows = await direct.query(`SELECT count(*)::int AS n, coalesce(max(n), -1) AS last FROM ${table}`)
+      expect(rows.rows[0]).toEqual({ n: ran, last: ran - 1 })
+      // the spool kept every whole event it accepted, and no partial frame
+      const records = spoolRecords(join(work, "efbig-spool"))
+      expect(records.reduce((n, r) => n + 12 + r.length, 0)).toBe(spoolBytes(join(work, "efbig-spool")))
+      const spooled = records.map(spooledEvent)
+      const texts = new Set(ofKind(spooled.map((s) => s.event), "Statement").map((e) => e.payload.text))
+      for (let i = 0; i < ran; i++) expect(texts.has(`INSERT INTO ${table} VALUES (${i})`)).toBe(true)
+      expect(texts.has(`INSERT INTO ${table} VALUES (${ran})`)).toBe(false)
+      expect(gw.alive()).toBe(true)
+      await c.end().catch(() => {})
+    } finally {
+      await gw.stop()
+      await direct.query(`DROP TABLE ${table}`)
+      await direct.end()
+    }
+  })
 
   describe("spool full, Kafka unreachable", () => {
     const fullGateway = async (onFull: "refuse" | "drop") => {
@@ -302,7 +351,9 @@ describe("audit durability", () => {
         }
         console.log(`[durability] spool full (refuse): ${ran} statements ran before the refusal: ${refused?.message}`)
         expect(refused?.code).toBe("42501")
-        expect(refused?.message).toMatch(/^the audit trail cannot record statements \(the audit spool is full \(\d+ of 16384 bytes waiting for delivery; \d+ more requested\)\), so they are refused \(rule audit-unavailable\)$/)
+        expect(refused?.message).toMatch(
+          /^the audit trail cannot record statements \(the audit spool is full: \d+ bytes wait for delivery, and new statements are refused above 12288\), so they are refused \(rule audit-unavailable\)$/
+        )
         // the rule that refused it, as the gateway logs every block
         expect(logEntries(gw.logs(), "statement blocked").join("\n")).toMatch(/audit-unavailable/)
         expect(ran).toBeGreaterThan(5)
@@ -316,7 +367,10 @@ describe("audit durability", () => {
         const err = await rejection(fresh.connect())
         expect(err).toMatchObject({ code: "57P03", severity: "FATAL" })
         expect(err.message).toMatch(/^the audit trail cannot record this session \(.*\), so it is refused$/)
-        expect(gw.logs()).toContain("spool: the spool is full; refusing appends")
+        // the refusal came at the mark below the spool's bound: every event, the refused
+        // statements' included, still fitted in the spool
+        expect(gw.logs()).not.toContain("refusing appends")
+        expect(gw.logs()).not.toContain("audit event lost")
         expect(gw.alive()).toBe(true)
       } finally {
         await gw.stop()

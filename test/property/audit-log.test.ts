@@ -1,13 +1,14 @@
 /**
  * The audit log in front of a spool that notes what it was given: every event of a
  * session numbered 0, 1, 2, … in the order recorded, whether one at a time or several at
- * once, and a full spool refusing the recording, with nothing half-recorded.
+ * once, a nearly full spool refusing new statements but not the events of those let
+ * through, and a failing spool refusing every statement until an append succeeds again.
  */
 import { Effect, Result } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { AuditRefused, makeAuditLog } from "../../src/sinks/audit-log.ts"
+import { makeAuditLog } from "../../src/sinks/audit-log.ts"
 import { decodeSingleObject } from "../../src/sinks/avro.ts"
 import type { AuditEvent, Payload } from "../../src/sinks/events.ts"
 import { fromSpoolRecord, toSpoolRecord } from "../../src/sinks/spool-record.ts"
@@ -16,13 +17,19 @@ const result = (statementId: number): Payload => ({ _tag: "Result", statementId,
 
 const spoolOf = () => {
   const appended: Array<ReadonlyArray<Uint8Array>> = []
-  let full = false
+  let bytes = 0
+  let failing: string | undefined
   return {
     appended,
-    fill: () => void (full = true),
+    fill: () => void (bytes = 2000),
+    /** Appends fail with this reason (as a disk error would), or succeed again with `undefined`. */
+    failWith: (reason: string | undefined) => void (failing = reason),
     spool: {
-      append: (records: NonEmptyReadonlyArray<Uint8Array>) => Effect.sync(() => void appended.push(records)),
-      stats: () => ({ full })
+      append: (records: NonEmptyReadonlyArray<Uint8Array>) =>
+        failing === undefined
+          ? Effect.sync(() => void appended.push(records))
+          : Effect.fail({ _tag: "SpoolFailure", message: failing }),
+      stats: () => ({ bytes })
     }
   }
 }
@@ -39,7 +46,7 @@ describe("audit log", () => {
         await Effect.runPromise(
           Effect.scoped(
             Effect.gen(function* () {
-              const log = yield* makeAuditLog({ encode: toSpoolRecord, spool, highWaterBytes: 1 << 20, onFull: "refuse", gateway: "g" })
+              const log = makeAuditLog({ encode: toSpoolRecord, spool, onFull: "refuse", refuseAboveBytes: 1000, gateway: "g" })
               const sessions = { a: log.session("a"), b: log.session("b") }
               for (const [who, n] of steps) {
                 const payloads = Array.from({ length: n }, () => result(ids[who]++))
@@ -61,21 +68,34 @@ describe("audit log", () => {
     )
   })
 
-  it("refuses to record while the spool is full (onFull refuse), and records nothing of a refused group", async () => {
+  it("past refuseAboveBytes (onFull refuse) new statements are refused, while events of what was let through still go to the spool", async () => {
     const { appended, spool, fill } = spoolOf()
-    const outcome = await Effect.runPromise(
-      Effect.scoped(
-        Effect.gen(function* () {
-          const log = yield* makeAuditLog({ encode: toSpoolRecord, spool, highWaterBytes: 1 << 20, onFull: "refuse", gateway: "g" })
-          const s = log.session("s")
-          yield* s.recordAll([result(0), result(1)])
-          fill()
-          expect(s.refusal()).toBe("the audit spool is full")
-          return yield* Effect.result(s.recordAll([result(2), result(3)]))
-        })
-      )
-    )
-    expect(Result.isFailure(outcome) && outcome.failure).toBeInstanceOf(AuditRefused)
-    expect(events(appended).map((e) => e.sequence)).toEqual([0, 1])
+    const log = makeAuditLog({ encode: toSpoolRecord, spool, onFull: "refuse", refuseAboveBytes: 1000, gateway: "g" })
+    const s = log.session("s")
+    await Effect.runPromise(s.recordAll([result(0), result(1)]))
+    expect(s.refusal()).toBeUndefined()
+    fill()
+    expect(s.refusal()).toBe("the audit spool is full: 2000 bytes wait for delivery, and new statements are refused above 1000")
+    await Effect.runPromise(s.recordAll([result(2), result(3)]))
+    expect(events(appended).map((e) => e.sequence)).toEqual([0, 1, 2, 3])
+    // with onFull drop nothing is refused: the spool drops and alarms
+    const dropping = makeAuditLog({ encode: toSpoolRecord, spool, onFull: "drop", refuseAboveBytes: 1000, gateway: "g" })
+    expect(dropping.session("t").refusal()).toBeUndefined()
+  })
+
+  it("a failed append refuses that recording and, by refusal(), the next statements, until an append succeeds again", async () => {
+    const { appended, spool, failWith } = spoolOf()
+    const log = makeAuditLog({ encode: toSpoolRecord, spool, onFull: "refuse", refuseAboveBytes: 1000, gateway: "g" })
+    const s = log.session("s")
+    failWith("write failed: ENOSPC")
+    const failed = await Effect.runPromise(Effect.result(s.record(result(0))))
+    expect(Result.isFailure(failed) && failed.failure.reason).toBe("write failed: ENOSPC")
+    expect(s.refusal()).toBe("write failed: ENOSPC")
+    // a session retries (a new statement records), and the spool works again
+    failWith(undefined)
+    expect(s.refusal()).toBe("write failed: ENOSPC")
+    await Effect.runPromise(s.record(result(1)))
+    expect(s.refusal()).toBeUndefined()
+    expect(events(appended).map((e) => e.sequence)).toEqual([1])
   })
 })

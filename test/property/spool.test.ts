@@ -553,7 +553,36 @@ describe("spool: concurrency and waiting", () => {
     }))
   })
 
-  it("closing drains pending appends and fails a waiting next", async () => {
+  it("an ordinary append is in its segment file when it returns, without a suspension (a SIGKILL right after loses nothing)", async () => {
+    const dir = tempDir()
+    await run(Effect.gen(function*() {
+      const spool = yield* openSpool(defaults(dir, { segmentBytes: 1 << 20 }))
+      const active = path.join(dir, segmentFiles(dir).at(-1)!)
+      for (let i = 1; i <= 20; i++) {
+        // runSync throws on any asynchronous step: the write happened inside the call
+        Effect.runSync(spool.append([Buffer.from(`event ${i}`)]))
+        const frames = scanSegment(fs.readFileSync(active)).frames
+        expect(frames.length).toBe(i)
+      }
+    }))
+  })
+
+  it("appends made while a segment rolls wait for it, then land in the new segment in the order they were made", async () => {
+    const dir = tempDir()
+    await run(Effect.gen(function*() {
+      const spool = yield* openSpool(defaults(dir, { segmentBytes: 64 }))
+      yield* spool.append([Buffer.alloc(40, 1)])
+      // the first append rolls (asynchronously); the others arrive during the roll
+      const fibers = []
+      for (let i = 0; i < 10; i++) fibers.push(yield* Effect.forkChild(spool.append([Buffer.from([i])]), { startImmediately: true }))
+      for (const f of fibers) yield* Fiber.join(f)
+      const got = yield* take(spool, 11)
+      expect(got.slice(1).map((r) => r.data[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+      expect(got[1]!.position.segment).toBeGreaterThan(got[0]!.position.segment)
+    }))
+  })
+
+  it("closing waits for a roll in progress, keeps every append that returned, and fails a waiting next", async () => {
     const dir = tempDir()
     const waiting = await run(Effect.gen(function*() {
       const spool = yield* openSpool(defaults(dir))

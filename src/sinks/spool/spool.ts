@@ -3,21 +3,24 @@
  * events) between the data path and the shipper (Kafka or files). See README.md here for
  * the format, the guarantees and their limits, and measurements.
  *
- * Shape: appends from any number of fibers join the open batch; one writer fiber hands
- * each batch to the OS in one positional `writev` (so a SIGKILL loses nothing whose append
- * completed), and a sync fiber runs `fdatasync` every `fsyncIntervalMs` (group commit),
- * persists the ack position and deletes fully acknowledged segments. One consumer reads
- * with `next` and acknowledges with `ack`; on open everything not acknowledged is
- * delivered again.
+ * Shape: an append writes its frames to the page cache at once, with one synchronous
+ * positional `writev` (so a SIGKILL loses nothing whose append returned), and a sync fiber
+ * runs `fdatasync` every `fsyncIntervalMs` (group commit), persists the ack position and
+ * deletes fully acknowledged segments. One consumer reads with `next` and acknowledges
+ * with `ack`; on open everything not acknowledged is delivered again.
+ *
+ * Why synchronous: a `writev` of a few KB into the page cache costs about 2.6 µs of CPU
+ * on the event loop; handing it to libuv's thread pool costs about 28 µs (a futex wake and
+ * a thread switch on each side), and in the gateway that hand-off, one or two per
+ * statement, was most of what audit cost (README.md, measurements). Only the slow parts,
+ * `fdatasync` and a segment roll, leave the event loop.
  *
  * The hot path is plain mutable state inside this closure: JS is single-threaded, and
- * every check-then-act below happens without a suspension point in between. An append
- * costs one frame copy, two CRC-32 calls and a wait on its batch's Deferred (no fiber,
- * no queue element of its own); see README.md for appends/second.
+ * every check-then-act below happens without a suspension point in between.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Context, Data, Deferred, Effect, Fiber, Latch, Layer, Result, type Scope, Semaphore } from "effect"
+import { Context, Data, Deferred, Effect, Fiber, Layer, Result, type Scope, Semaphore } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import {
   decodeAck,
@@ -62,9 +65,10 @@ export interface SpoolStats {
 
 export interface Spool {
   /**
-   * Appends the records, in order, as one unit. Completes when their bytes were handed to
-   * the OS (a process crash no longer loses them); with `durable: true`, only after the
-   * next group commit (`fdatasync`) covered them (a power loss no longer loses them).
+   * Appends the records, in order, as one unit. Their bytes are handed to the OS before
+   * the Effect completes, usually without a suspension (a process crash no longer loses
+   * them; only a segment roll makes appends wait); with `durable: true`, it completes only
+   * after the next group commit (`fdatasync`) covered them (a power loss no longer loses them).
    */
   readonly append: (
     records: NonEmptyReadonlyArray<Uint8Array>,
@@ -167,34 +171,21 @@ const nodeCall = <A>(
     })
   )
 
-/** Writes every byte of `buffers` at `position`, looping over short writes. */
-const writeAll = (
-  fd: number,
-  buffers: ReadonlyArray<Buffer>,
-  position: number,
-  fail: (e: Errno) => SpoolFailure
-): Effect.Effect<void, SpoolFailure> =>
-  Effect.uninterruptible(
-    Effect.callback<void, SpoolFailure>((resume) => {
-      let rest = buffers
-      let at = position
-      const step = (): void => {
-        const chunk = rest.length > 1024 ? rest.slice(0, 1024) : rest // IOV_MAX
-        fs.writev(fd, chunk as Array<Buffer>, at, (err, written) => {
-          if (err) return resume(Effect.fail(fail(err)))
-          if (written === 0) return resume(Effect.fail(fail(Object.assign(new Error("write wrote nothing"), { code: "EIO" }))))
-          at += written
-          let i = 0
-          let n = written
-          while (i < rest.length && n >= rest[i]!.length) n -= rest[i++]!.length
-          rest = n > 0 ? [rest[i]!.subarray(n), ...rest.slice(i + 1)] : rest.slice(i)
-          if (rest.length === 0) resume(Effect.void)
-          else step()
-        })
-      }
-      step()
-    })
-  )
+/** Writes every byte of `buffers` at `position`, looping over short writes; throws the errno. */
+const writeAllSync = (fd: number, buffers: ReadonlyArray<Buffer>, position: number): void => {
+  let rest = buffers
+  let at = position
+  while (rest.length > 0) {
+    const chunk = rest.length > 1024 ? rest.slice(0, 1024) : rest // IOV_MAX
+    const written = fs.writevSync(fd, chunk as Array<Buffer>, at)
+    if (written === 0) throw Object.assign(new Error("write wrote nothing"), { code: "EIO" })
+    at += written
+    let i = 0
+    let n = written
+    while (i < rest.length && n >= rest[i]!.length) n -= rest[i++]!.length
+    rest = n > 0 ? [rest[i]!.subarray(n), ...rest.slice(i + 1)] : rest.slice(i)
+  }
+}
 
 const readAt = (fd: number, length: number, position: number, fail: (e: Errno) => SpoolFailure): Effect.Effect<Buffer, SpoolFailure> =>
   nodeCall(fail, (cb) => {
@@ -456,16 +447,14 @@ const recoverSync = (directory: string, onCorrupt: "quarantine" | "fail"): Recov
 // ---------------------------------------------------------------------------------------
 // the spool
 
-interface Batch {
-  readonly frames: Array<Buffer>
-  bytes: number
-  records: number
-  /** Succeeds with the total bytes written once this batch was handed to the OS. */
+/** An append waiting for a segment roll. */
+interface Waiting {
+  readonly records: ReadonlyArray<Uint8Array>
+  readonly bytes: number
+  /** Succeeds with the total bytes written once the records were handed to the OS. */
   readonly done: Deferred.Deferred<number, SpoolFailure>
 }
 
-/** The largest batch one write takes (appends joining later start a new batch), unless a segment is smaller. */
-const BATCH_BYTES = 4 * 1024 * 1024
 /** The most one `next` reads from disk at once. */
 const READ_BYTES = 16 * 1024 * 1024
 
@@ -521,12 +510,16 @@ export const openSpool = (options: SpoolOptions): Effect.Effect<Spool, SpoolFail
     /** the files are closed */
     let closed = false
 
-    // appends -> writer: a batch goes into one segment in one write, so a segment only
-    // passes segmentBytes when a single append does
-    const batchBytes = Math.min(BATCH_BYTES, segmentBytes)
-    const queue: Array<Batch> = []
-    const wake = Latch.makeUnsafe(false)
+    // an append goes into one segment in one write, so a segment only passes segmentBytes
+    // when a single append does
     let writtenTotal = 0
+    /**
+     * While a segment rolls, appends wait here, in the order they were made, and the roll
+     * writes them to the new segment when it is done: a session's events keep their order.
+     */
+    let waitingForRoll: Array<Waiting> | undefined
+    /** Completes when the roll in progress (if any) and the writes waiting for it are done. */
+    let rollDone: Deferred.Deferred<void> | undefined
     let syncedTotal = 0
     let syncRound = Deferred.makeUnsafe<void, SpoolFailure>()
     const fdLock = Semaphore.makeUnsafe(1)
@@ -599,32 +592,51 @@ export const openSpool = (options: SpoolOptions): Effect.Effect<Spool, SpoolFail
         if (records.length === 0) return Effect.void
         if (unackedBytes + bytes > maxBytes) return refuse(records.length, bytes)
 
-        const ended = burst
-        burst = undefined
         unackedBytes += bytes
         unackedRecords += records.length
-        let batch = queue[queue.length - 1]
-        if (batch === undefined || (batch.bytes > 0 && batch.bytes + bytes > batchBytes)) {
-          batch = { frames: [], bytes: 0, records: 0, done: Deferred.makeUnsafe<number, SpoolFailure>() }
-          queue.push(batch)
+        const ended = burst
+        burst = undefined
+        const alarmEnded = ended === undefined
+          ? Effect.void
+          : Effect.logWarning("spool: accepting appends again", { spool: directory, [onFull === "drop" ? "dropped" : "refused"]: ended.records })
+        const durable = appendOptions?.durable === true
+        if (waitingForRoll === undefined && !needsRoll(bytes)) {
+          const failed = writeNow(records, bytes)
+          if (failed !== undefined) return Effect.andThen(alarmEnded, failed)
+          return durable ? Effect.andThen(alarmEnded, waitSynced(writtenTotal)) : alarmEnded
         }
-        for (const r of records) batch.frames.push(encodeFrame(r))
-        batch.bytes += bytes
-        batch.records += records.length
-        wake.openUnsafe()
-
-        const written = Deferred.await(batch.done)
-        const wait = appendOptions?.durable === true ? Effect.flatMap(written, waitSynced) : Effect.asVoid(written)
-        return ended === undefined
-          ? wait
-          : Effect.andThen(
-            Effect.logWarning("spool: accepting appends again", {
-              spool: directory,
-              [onFull === "drop" ? "dropped" : "refused"]: ended.records
-            }),
-            wait
-          )
+        const waiting: Waiting = { records, bytes, done: Deferred.makeUnsafe<number, SpoolFailure>() }
+        const started = waitingForRoll === undefined ? beginRoll(waiting) : (waitingForRoll.push(waiting), Effect.void)
+        const written = Deferred.await(waiting.done)
+        return Effect.andThen(Effect.andThen(started, alarmEnded), durable ? Effect.flatMap(written, waitSynced) : Effect.asVoid(written))
       })
+
+    const needsRoll = (bytes: number): boolean => active().size > 0 && active().size + bytes > segmentBytes
+
+    /** Writes accepted records to the active segment; a failure leaves no partial frame behind. */
+    const writeNow = (records: ReadonlyArray<Uint8Array>, bytes: number): Effect.Effect<never, SpoolFailure> | undefined => {
+      const segment = active()
+      const start = segment.size
+      const frames: Array<Buffer> = []
+      for (const r of records) frames.push(encodeFrame(r))
+      try {
+        writeAllSync(activeFd, frames, start)
+      } catch (e) {
+        unackedBytes -= bytes
+        unackedRecords -= records.length
+        const error = failure("write", reasonOf(e))
+        try {
+          fs.ftruncateSync(activeFd, start)
+        } catch {
+          return Effect.andThen(poison(failure("write", `${error.reason}, and removing the partial write failed too`)), Effect.fail(error))
+        }
+        return Effect.fail(error)
+      }
+      segment.size += bytes
+      writtenTotal += bytes
+      pulseReaders()
+      return undefined
+    }
 
     // --- writer --------------------------------------------------------------------------
     const syncDirectory: Effect.Effect<void, SpoolFailure> = nodeCall<number>(failWith("sync directory"), (cb) => fs.open(directory, "r", cb)).pipe(
@@ -661,48 +673,48 @@ export const openSpool = (options: SpoolOptions): Effect.Effect<Spool, SpoolFail
       ackDirty = true // the sealed segment may be fully acknowledged already
     })
 
-    const failBatch = (batch: Batch, e: SpoolFailure) => {
-      unackedBytes -= batch.bytes
-      unackedRecords -= batch.records
-      Deferred.doneUnsafe(batch.done, Effect.fail(e))
+    /**
+     * Starts a roll in a fiber of its own; `first`, and every append made until the roll is
+     * done, waits for it. The state changes at once; the returned Effect forks the fiber.
+     */
+    const beginRoll = (first: Waiting): Effect.Effect<void> => {
+      waitingForRoll = [first]
+      rollDone ??= Deferred.makeUnsafe<void>()
+      return Effect.asVoid(Effect.forkDetach(Effect.uninterruptible(Effect.result(roll).pipe(Effect.flatMap(afterRoll)))))
     }
 
-    const writeBatch = (batch: Batch): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        if (fatal) return failBatch(batch, fatal)
-        if (active().size > 0 && active().size + batch.bytes > segmentBytes) {
-          const rolled = yield* Effect.result(roll)
-          if (Result.isFailure(rolled)) return failBatch(batch, rolled.failure)
+    /**
+     * Writes the waiting appends in order, or fails them all. One loop with no suspension,
+     * so that no append made meanwhile can pass a waiting one; an append that needs the
+     * next roll begins it, and the rest wait for that one.
+     */
+    const afterRoll = (rolled: Result.Result<void, SpoolFailure>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const waiting = waitingForRoll ?? []
+        waitingForRoll = undefined
+        const then: Array<Effect.Effect<void>> = []
+        for (const w of waiting) {
+          if (Result.isFailure(rolled)) {
+            unackedBytes -= w.bytes
+            unackedRecords -= w.records.length
+            Deferred.doneUnsafe(w.done, Effect.fail(rolled.failure))
+            continue
+          }
+          const queue = waitingForRoll as Array<Waiting> | undefined // a roll this loop began
+          if (queue !== undefined) queue.push(w)
+          else if (needsRoll(w.bytes)) then.push(beginRoll(w))
+          else {
+            const failed = writeNow(w.records, w.bytes)
+            if (failed === undefined) Deferred.doneUnsafe(w.done, Effect.succeed(writtenTotal))
+            else then.push(Effect.map(Effect.exit(failed), (exit) => Deferred.doneUnsafe(w.done, exit)))
+          }
         }
-        const segment = active()
-        const start = segment.size
-        const wrote = yield* Effect.result(writeAll(activeFd, batch.frames, start, failWith("write")))
-        if (Result.isSuccess(wrote)) {
-          segment.size += batch.bytes
-          writtenTotal += batch.bytes
-          Deferred.doneUnsafe(batch.done, Effect.succeed(writtenTotal))
-          pulseReaders()
-          return
+        if (waitingForRoll === undefined && rollDone !== undefined) {
+          Deferred.doneUnsafe(rollDone, Effect.void)
+          rollDone = undefined
         }
-        const error = wrote.failure
-        // no partial frame may stay behind a later one
-        const cut = yield* Effect.result(nodeCall<void>(failWith("truncate"), (cb) => fs.ftruncate(activeFd, start, cb)))
-        if (Result.isFailure(cut)) yield* poison(failure("write", `${error.reason}, and removing the partial write failed too`))
-        failBatch(batch, error)
+        return Effect.all(then, { discard: true })
       })
-
-    const writer: Effect.Effect<void> = Effect.gen(function*() {
-      while (true) {
-        const batch = queue.shift()
-        if (batch !== undefined) {
-          yield* writeBatch(batch)
-          continue
-        }
-        if (closing) return
-        wake.closeUnsafe()
-        yield* wake.await
-      }
-    })
 
     // --- group commit, ack persistence, deletion ------------------------------------------
     const persistAck: Effect.Effect<void, SpoolFailure> = Effect.gen(function*() {
@@ -713,7 +725,8 @@ export const openSpool = (options: SpoolOptions): Effect.Effect<Spool, SpoolFail
         const ackFile = path.join(directory, "ack")
         const data = encodeAck(target.segment, target.offset)
         const fd = yield* nodeCall<number>(failWith("write ack"), (cb) => fs.open(tmp, "w", cb))
-        yield* writeAll(fd, [data], 0, failWith("write ack")).pipe(
+        yield* nodeCall<number>(failWith("write ack"), (cb) => fs.write(fd, data, 0, data.length, 0, cb)).pipe(
+          Effect.filterOrFail((written) => written === data.length, () => failure("write ack", "a short write")),
           Effect.andThen(nodeCall<void>(failWith("write ack"), (cb) => fs.fdatasync(fd, cb))),
           Effect.ensuring(nodeCall<void>(failWith("write ack"), (cb) => fs.close(fd, cb)).pipe(Effect.ignore))
         )
@@ -880,14 +893,18 @@ export const openSpool = (options: SpoolOptions): Effect.Effect<Spool, SpoolFail
     })
 
     // --- lifetime ------------------------------------------------------------------------
-    const close = (writerFiber: Fiber.Fiber<void>, syncFiber: Fiber.Fiber<never>): Effect.Effect<void> =>
+    const close = (syncFiber: Fiber.Fiber<never>): Effect.Effect<void> =>
       Effect.gen(function*() {
         closing = true
-        wake.openUnsafe()
         pulseReaders()
-        yield* Fiber.await(writerFiber) // drains every accepted append
+        if (rollDone !== undefined) yield* Deferred.await(rollDone)
         yield* Fiber.interrupt(syncFiber)
-        yield* readLock.withPermit(Effect.void) // a read in flight finishes first
+        // a read in flight finishes first, and no read starts after
+        yield* readLock.withPermit(Effect.sync(() => {
+          closed = true
+          if (reader !== undefined) fs.closeSync(reader.fd)
+          reader = undefined
+        }))
         // the final group commit
         if (!fatal && writtenTotal > syncedTotal) {
           yield* nodeCall<void>(failWith("fdatasync"), (cb) => fs.fdatasync(activeFd, cb)).pipe(
@@ -900,18 +917,14 @@ export const openSpool = (options: SpoolOptions): Effect.Effect<Spool, SpoolFail
         yield* persistAck.pipe(
           Effect.catch((e) => Effect.logError("spool: persisting the ack position on close failed", { spool: directory, reason: e.message }))
         )
-        closed = true
         fs.closeSync(activeFd)
-        if (reader !== undefined) fs.closeSync(reader.fd)
-        reader = undefined
         // an empty active segment is not worth keeping (open always starts a fresh one)
         if (active().size === 0) fs.rmSync(path.join(directory, segmentName(active().id)), { force: true })
         unlockSync(directory)
       }).pipe(Effect.catchCause((cause) => Effect.logError("spool: closing failed", { spool: directory, cause: String(cause) })))
 
-    const writerFiber = yield* Effect.forkDetach(writer)
     const syncFiber = yield* Effect.forkDetach(syncer)
-    yield* Effect.addFinalizer(() => close(writerFiber, syncFiber))
+    yield* Effect.addFinalizer(() => close(syncFiber))
 
     return { append, next, ack, rewind, stats } satisfies Spool
   }))

@@ -11,7 +11,7 @@ import type { Payload } from "../../sinks/events.ts"
 import { redactLiterals } from "../../sinks/redact.ts"
 import { recordsResults } from "../../rules/policy/evaluate.ts"
 import { statementEvents } from "./audit-events.ts"
-import { ClientGone, ClientProtocolViolation, TargetGone, TargetProtocolViolation } from "./errors.ts"
+import { AuditUnavailable, ClientGone, ClientProtocolViolation, TargetGone, TargetProtocolViolation } from "./errors.ts"
 import { batchUntilClosed, type FramedReader } from "./framed-reader.ts"
 import type { SessionState } from "./session-state.ts"
 import { type ResultMasking, resolveMasking, unresolvedMasking } from "./masking.ts"
@@ -25,13 +25,23 @@ export interface Peer {
 
 const isLast = (d: Decided): boolean => d._tag === "Malformed" || (d._tag === "Forward" && d.frame.type === FrontendType.Terminate)
 
-/** Records events; the statement already ran or was blocked, so a failure here is an alarm, not a refusal. */
+/** Records events of what already ran or was blocked: a failure here is an alarm, not a refusal. */
 const record = (state: SessionState, payloads: ReadonlyArray<Payload>) =>
   payloads.length === 0
     ? Effect.void
     : state.audit.recordAll(payloads).pipe(
         Effect.catch((e) => Effect.logError("audit event lost", { session: state.id, reason: e.message }))
       )
+
+/**
+ * Records the events of statements about to be sent: they are in the spool before the
+ * server sees them. If the spool fails now (after `refusal()` allowed them), nothing is
+ * sent and the session ends with a FATAL rather than run them unaudited.
+ */
+const recordBeforeSending = (state: SessionState, payloads: ReadonlyArray<Payload>, sends: boolean) =>
+  sends
+    ? state.audit.recordAll(payloads).pipe(Effect.mapError((e) => new AuditUnavailable({ reason: e.reason })))
+    : record(state, payloads)
 
 const NOTHING_MASKED: ReadonlyMap<Allowed, ResultMasking> = new Map()
 
@@ -96,7 +106,7 @@ const clientToServer = (client: Peer, server: Peer, state: SessionState) => {
           for (const b of r.bytes) bytes.push(b)
           for (const a of r.audited) events.push(...statementEvents(a, policy))
         }
-        yield* record(state, events)
+        yield* recordBeforeSending(state, events, decisions.some((d) => d._tag === "Forward" && d.allowed.length > 0))
         yield* toServer(bytes)
       })
     )

@@ -81,6 +81,8 @@ const runSession = (settings: GatewaySettings, client: FramedReader, clientWrite
     const id = randomUUID()
     const audit = (yield* AuditLog).session(id)
     const peer = yield* NetSocket
+    const refused = audit.refusal()
+    if (refused !== undefined) return yield* new AuditUnavailable({ reason: refused })
     yield* audit
       .record({
         _tag: "SessionStart",
