@@ -11,7 +11,7 @@ import { BackendType, decodeBackend, encodeBackend, field } from "../../codecs/p
 import type { Frame } from "../../codecs/pg/framing.ts"
 import type { Recording } from "../../rules/policy/schema.ts"
 import type { MaskingSummary, RecordedColumn, RecordedRows, Result } from "../../sinks/events.ts"
-import { emptyTally, type MaskingTally, masksApply, ResultMasker, type ResultMasking, summaryOf, withheldFields } from "./masking.ts"
+import { emptyTally, type MaskingTally, masksApply, ResultMasker, type ResultMasking, summaryOf, unresolvedMasking, withheldFields } from "./masking.ts"
 import { Capture, columnsOf, withFormats } from "./recording.ts"
 
 export type Sent = "Parse" | "Bind" | "Describe" | "Execute" | "Close" | "Sync" | "Query" | "FunctionCall"
@@ -29,6 +29,13 @@ export interface StatementRef {
   readonly id: number
   readonly record: Recording | undefined
   readonly masking: ResultMasking | undefined
+  /**
+   * A Parse's fate, shared by every ref of the statement it made: set when the server
+   * refused or skipped that Parse. Sluice may have judged a Bind by it before the answer
+   * came (pipelined behind a Sync); the statement the server runs is then one Sluice did not
+   * judge, so its results are masked whole.
+   */
+  readonly parse?: { refused: boolean }
 }
 
 /**
@@ -130,7 +137,10 @@ export class ResponseTracker {
   /** A message that failed, or that the server skipped after an error: a Parse among them made no statement. */
   private skipped(sent: Sent, statements: ReadonlyArray<StatementRef>, prepares: string | undefined): void {
     const ref = statements[0]
-    if (sent === "Parse" && prepares !== undefined && ref !== undefined) this.failedParses.push({ name: prepares, ref })
+    if (sent === "Parse" && prepares !== undefined && ref !== undefined) {
+      if (ref.parse !== undefined) ref.parse.refused = true
+      this.failedParses.push({ name: prepares, ref })
+    }
   }
 
   /** The Parses the server refused or skipped since the last call. */
@@ -272,9 +282,14 @@ export class ResponseTracker {
     head.capture.add(frame)
   }
 
-  /** The masking of the statement `head` is producing results for, if it is masked. */
+  /**
+   * The masking of the statement `head` is producing results for, if it is masked: all of
+   * it when the Parse Sluice judged it by was refused or skipped (the server runs another).
+   */
   private maskingFor(head: Entry): ResultMasking | undefined {
-    return head.statements[head.next]?.masking
+    const statement = head.statements[head.next]
+    const masking = statement?.masking
+    return masking !== undefined && statement!.parse?.refused === true ? unresolvedMasking(masking.need) : masking
   }
 
   /** Whether the statement's server texts are withheld: its masks apply to it. */

@@ -278,6 +278,7 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
       switch (f.type) {
         case FrontendType.Parse: {
           const name = nameAt(f.bytes, 5)
+          if (statements[0] !== undefined) statements[0] = { ...statements[0], parse: { refused: false } }
           // The server refuses a name in use (42P05) and keeps the statement it has.
           if (statements[0] !== undefined && (name === "" || !ids.named.has(name))) ids.named.set(name, statements[0])
           prepares = name
@@ -288,7 +289,7 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
           const before = ids.named.get(statement)
           if (d.rejudged !== undefined && before !== undefined) {
             const a = d.rejudged.allowed
-            ids.named.set(statement, { id: before.id, record: a.record, masking: maskingOf(a) })
+            ids.named.set(statement, { id: before.id, record: a.record, masking: maskingOf(a), ...(before.parse === undefined ? {} : { parse: before.parse }) })
           }
           const named = ids.named.get(statement)
           if (named === undefined) ids.portals.delete(portal)
