@@ -12,6 +12,7 @@ import { type Decision, evaluate, type RelationFacts, type StatementFacts, type 
 import { type MaskingNeed, maskingOf, masksFor } from "../../rules/masking/plan.ts"
 import type { Recording } from "../../rules/policy/schema.ts"
 import type { LoadedPolicy } from "../../rules/policy/store.ts"
+import type { Fate } from "./responses.ts"
 
 /** What a session's decisions depend on; one per session. */
 export interface Enforcer {
@@ -33,7 +34,7 @@ export interface EnforcementState {
    * SQL-level cursors DECLAREd through Sluice, so that a FETCH is masked by what the cursor
    * reads; `portal` for a name a protocol Bind gave a portal, which FETCH reads too.
    */
-  readonly cursors: Map<string, StatementInfo | "portal">
+  readonly cursors: Map<string, DeclaredCursor | "portal">
   /** Set when the server reports a setting under which Sluice's parser may misread statements. */
   parserUnsafe: string | undefined
   /** Bumped whenever the search path may have moved: statements judged before must be judged again. */
@@ -77,6 +78,16 @@ export interface Allowed {
   readonly record: Recording | undefined
   /** The masks its results are subject to; undefined when none is. */
   readonly masking: MaskingNeed | undefined
+  /** A DECLARE: the fate of the cursor it makes, which the server's answer settles. */
+  readonly makes?: Fate
+  /** A FETCH: the fate of the DECLARE it was judged by. */
+  readonly judgedBy?: Fate
+}
+
+/** A cursor as Sluice saw it declared, and whether the server ran that DECLARE after all. */
+export interface DeclaredCursor {
+  readonly statement: StatementInfo
+  readonly fate: Fate
 }
 
 export interface Blocked {
@@ -141,13 +152,14 @@ const toOutcome = (d: Decision, statement: StatementInfo, reasons: ReadonlyArray
 const withMasking = (e: Enforcer, state: EnforcementState, a: Allowed, body: StatementInfo | undefined, policy: LoadedPolicy): Allowed | Blocked => {
   // A FETCH reads what its cursor's query reads; a cursor Sluice did not see declared could read anything.
   const cursor = body?.cursor?.kind === "fetch" ? state.cursors.get(body.cursor.name) : undefined
-  const reads = body?.cursor?.kind === "fetch" ? (cursor === "portal" ? undefined : cursor) : body
+  const declared = cursor === "portal" ? undefined : cursor
+  const reads = body?.cursor?.kind === "fetch" ? declared?.statement : body
   const m = maskingOf(masksFor(policy.policy, e.principal), reads, (r) => relationFacts(r, state))
   switch (m._tag) {
     case "Unmasked":
       return a
     case "Masked":
-      return { ...a, masking: m.need }
+      return declared === undefined ? { ...a, masking: m.need } : { ...a, masking: m.need, judgedBy: declared.fate }
     case "Refused":
       return { action: "block", ruleId: `mask:${m.maskId}`, message: m.message, statement: a.statement }
   }
@@ -184,20 +196,28 @@ const createsTemporary = (s: StatementInfo): boolean => s.class !== "read" && /\
  * close cursors of any name, so after it no cursor is known. (A DECLARE the server refuses
  * leaves a name that only a later DECLARE or a Bind can bring to life: both are seen.)
  */
-const rememberCursor = (cursors: Map<string, StatementInfo | "portal">, s: StatementInfo): void => {
-  if (s.class === "unknown") return cursors.clear()
+const rememberCursor = (cursors: Map<string, DeclaredCursor | "portal">, s: StatementInfo): Fate | undefined => {
+  if (s.class === "unknown") {
+    cursors.clear()
+    return undefined
+  }
   const c = s.cursor
   // a DECLARE of a portal's name fails while the portal lives, and the portal stays what FETCH reads
-  if (c?.kind === "declare" && cursors.get(c.name) !== "portal") cursors.set(c.name, s)
-  else if (c?.kind === "close") {
+  if (c?.kind === "declare" && cursors.get(c.name) !== "portal") {
+    const fate = { refused: false }
+    cursors.set(c.name, { statement: s, fate })
+    return fate
+  }
+  if (c?.kind === "close") {
     if (c.name === "") cursors.clear()
     else cursors.delete(c.name)
   }
+  return undefined
 }
 
-/** What an allowed statement changes for the decisions after it. */
-const remember = (state: EnforcementState, s: StatementInfo): void => {
-  rememberCursor(state.cursors, s)
+/** What an allowed statement changes for the decisions after it; for a DECLARE, the fate of its cursor. */
+const remember = (state: EnforcementState, s: StatementInfo): Fate | undefined => {
+  const declares = rememberCursor(state.cursors, s)
   const p = s.prepared
   if (p?.kind === "prepare") {
     // The server refuses a name in use (42P05) and keeps the old body, or the old PREPARE
@@ -221,6 +241,7 @@ const remember = (state: EnforcementState, s: StatementInfo): void => {
     state.searchPath = ["pg_temp", ...state.searchPath]
     state.searchPathVersion++
   }
+  return declares
 }
 
 /** What classification says about one Query or Parse text, before the policy is asked. */
@@ -274,8 +295,8 @@ export const decideSql = (e: Enforcer, state: EnforcementState, sql: string, c: 
       for (const s of c.statements) {
         const o = decideOne(e, state, s, policy)
         if (isBlocked(o)) return { _tag: "Block", allowed, blocked: o }
-        remember(state, s)
-        allowed.push(o)
+        const declares = remember(state, s)
+        allowed.push(declares === undefined ? o : { ...o, makes: declares })
       }
       return { _tag: "Allow", allowed }
     }

@@ -29,13 +29,21 @@ export interface StatementRef {
   readonly id: number
   readonly record: Recording | undefined
   readonly masking: ResultMasking | undefined
+  /** What this statement makes (a Parse its prepared statement, a DECLARE its cursor), settled by the server's answer. */
+  readonly makes?: Fate
   /**
-   * A Parse's fate, shared by every ref of the statement it made: set when the server
-   * refused or skipped that Parse. Sluice may have judged a Bind by it before the answer
-   * came (pipelined behind a Sync); the statement the server runs is then one Sluice did not
-   * judge, so its results are masked whole.
+   * The fate of what Sluice judged this statement's results by: its own Parse, or the
+   * DECLARE of the cursor a FETCH reads. Sluice may have judged by it before the server's
+   * answer came (pipelined behind a Sync, or later in a Query the server abandoned); if
+   * the server refused or skipped it, what runs is something Sluice did not judge, so the
+   * results are masked whole. The answer always comes before those results.
    */
-  readonly parse?: { refused: boolean }
+  readonly judgedBy?: Fate
+}
+
+/** Whether the server refused or skipped a statement whose effect Sluice already counted on. */
+export interface Fate {
+  refused: boolean
 }
 
 /**
@@ -88,6 +96,14 @@ const rowsOf = (tag: string): number | undefined => {
   return m === null ? undefined : Number(m[1])
 }
 
+/** Marks what the statements from `from` on would have made as never made. */
+const refuse = (statements: ReadonlyArray<StatementRef>, from: number): void => {
+  for (let i = from; i < statements.length; i++) {
+    const made = statements[i]!.makes
+    if (made !== undefined) made.refused = true
+  }
+}
+
 const cstringAt = (bytes: Uint8Array, at: number): string => Buffer.from(bytes.subarray(at, bytes.indexOf(0, at))).toString("utf8")
 
 export class ResponseTracker {
@@ -137,8 +153,9 @@ export class ResponseTracker {
   /** A message that failed, or that the server skipped after an error: a Parse among them made no statement. */
   private skipped(sent: Sent, statements: ReadonlyArray<StatementRef>, prepares: string | undefined): void {
     const ref = statements[0]
+    if (sent === "Query") refuse(statements, 0)
     if (sent === "Parse" && prepares !== undefined && ref !== undefined) {
-      if (ref.parse !== undefined) ref.parse.refused = true
+      refuse(statements, 0)
       this.failedParses.push({ name: prepares, ref })
     }
   }
@@ -289,7 +306,7 @@ export class ResponseTracker {
   private maskingFor(head: Entry): ResultMasking | undefined {
     const statement = head.statements[head.next]
     const masking = statement?.masking
-    return masking !== undefined && statement!.parse?.refused === true ? unresolvedMasking(masking.need) : masking
+    return masking !== undefined && statement!.judgedBy?.refused === true ? unresolvedMasking(masking.need) : masking
   }
 
   /** Whether the statement's server texts are withheld: its masks apply to it. */
@@ -368,6 +385,8 @@ export class ResponseTracker {
     const m = decodeBackend(frame)
     const fields = R.isSuccess(m) && m.success._tag === "ErrorResponse" ? m.success.fields : []
     const withheld = this.withholds(head) ? this.withhold(head, "ErrorResponse", fields) : undefined
+    // the failing statement of a Query, and every one after it, did not run
+    if (head.sent === "Query") refuse(head.statements, head.next)
     this.complete(head, field(fields, "C") ?? "XX000", null)
     if (EXTENDED.has(head.sent)) {
       while (this.peek() !== undefined && this.peek()!.sent !== "Sync") {

@@ -23,7 +23,7 @@ import {
   parserSafety
 } from "./enforce.ts"
 import { masksApply, type ResultMasking, unresolvedMasking } from "./masking.ts"
-import type { Address, FailedParse, Sent, StatementRef } from "./responses.ts"
+import type { Address, FailedParse, Fate, Sent, StatementRef } from "./responses.ts"
 import type { SessionState } from "./session-state.ts"
 
 export type Classified =
@@ -66,6 +66,9 @@ export interface Audited {
   readonly record: Recording | undefined
   /** How its results are masked; undefined when they are not. */
   readonly masking: ResultMasking | undefined
+  /** See StatementRef. */
+  readonly makes?: Fate
+  readonly judgedBy?: Fate
 }
 
 /** What one decision turns into: bytes for the server (the server answers the client), and what to audit. */
@@ -261,9 +264,26 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
   const audit = (a: Allowed, via: Audited["via"]): Audited => {
     const masking = maskingOf(a)
     const verdict = masking !== undefined && masksApply(masking) ? "mask" : "allow"
-    return { id: ids.next++, statement: a.statement, via, verdict, ruleId: a.ruleId, reason: null, record: a.record, masking }
+    return {
+      id: ids.next++,
+      statement: a.statement,
+      via,
+      verdict,
+      ruleId: a.ruleId,
+      reason: null,
+      record: a.record,
+      masking,
+      ...(a.makes === undefined ? {} : { makes: a.makes }),
+      ...(a.judgedBy === undefined ? {} : { judgedBy: a.judgedBy })
+    }
   }
-  const ref = (a: Audited): StatementRef => ({ id: a.id, record: a.record, masking: a.masking })
+  const ref = (a: Audited): StatementRef => ({
+    id: a.id,
+    record: a.record,
+    masking: a.masking,
+    ...(a.makes === undefined ? {} : { makes: a.makes }),
+    ...(a.judgedBy === undefined ? {} : { judgedBy: a.judgedBy })
+  })
   switch (d._tag) {
     case "Discard":
       return { bytes: [], audited: [] }
@@ -278,7 +298,10 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
       switch (f.type) {
         case FrontendType.Parse: {
           const name = nameAt(f.bytes, 5)
-          if (statements[0] !== undefined) statements[0] = { ...statements[0], parse: { refused: false } }
+          if (statements[0] !== undefined) {
+            const fate = { refused: false }
+            statements[0] = { ...statements[0], makes: fate, judgedBy: fate }
+          }
           // The server refuses a name in use (42P05) and keeps the statement it has.
           if (statements[0] !== undefined && (name === "" || !ids.named.has(name))) ids.named.set(name, statements[0])
           prepares = name
@@ -289,7 +312,7 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
           const before = ids.named.get(statement)
           if (d.rejudged !== undefined && before !== undefined) {
             const a = d.rejudged.allowed
-            ids.named.set(statement, { id: before.id, record: a.record, masking: maskingOf(a), ...(before.parse === undefined ? {} : { parse: before.parse }) })
+            ids.named.set(statement, { id: before.id, record: a.record, masking: maskingOf(a), ...(before.judgedBy === undefined ? {} : { judgedBy: before.judgedBy }) })
           }
           const named = ids.named.get(statement)
           if (named === undefined) ids.portals.delete(portal)

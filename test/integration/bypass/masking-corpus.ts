@@ -36,9 +36,9 @@
  * columns, which have no origin and are masked only when Sluice knows the statement
  * projects a masked column: computed columns under confused bookkeeping.
  *
- * Since then, the result of a statement bound by a name whose Parse the server refused or
- * skipped (its answer arrives before the rows) is masked whole: L47-L50 are in CORPUS
- * (s23-s26). L51 and L52 (the same through SQL cursors) still leak.
+ * Since then, the result of a statement Sluice judged by a Parse or a DECLARE the server
+ * refused or skipped (its answer arrives before the rows) is masked whole: L47-L52 are in
+ * CORPUS (s23-s26, k20, k21), and nothing is known to leak.
  *
  * No secret (nor a 5-character piece of one) is ever written in a statement sent through
  * the gateway: what the client gets, and the audit trail, must be free of them unless
@@ -1493,6 +1493,38 @@ export const CORPUS: ReadonlyArray<Case> = [
     ]
   },
   {
+    id: "k20",
+    area: "cursor bookkeeping",
+    title: "L44 (k18) through computed columns: a portal of upper(email), ssn || ''; in a savepoint a skipped CLOSE and harmless DECLARE of its name; ROLLBACK TO; FETCH (L51)",
+    why: "L51: the CLOSE and the DECLARE are remembered when decided, though the server skips both after 1/0; the error settles the DECLARE's fate before the FETCH runs, so the FETCH judged by it is masked whole, computed columns included",
+    steps: [
+      q("BEGIN"),
+      { frames: [parse(`SELECT upper(email), ssn || '' FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
+      q("SAVEPOINT mb_sp"),
+      q("SELECT 1/0; CLOSE mb_cur; DECLARE mb_cur CURSOR FOR SELECT 1", "error:22012"),
+      q("ROLLBACK TO SAVEPOINT mb_sp"),
+      q("FETCH ALL FROM mb_cur", "ok", all(2, REDACTED)),
+      q("ROLLBACK")
+    ]
+  },
+  {
+    id: "k21",
+    area: "cursor bookkeeping",
+    title: "L45 (k19) through computed columns: a portal of email || '', upper(ssn); a skipped Close('P'), a refused harmless DECLARE of its name; FETCH (L52)",
+    why: "L52: as k20 through the protocol's Close and a DECLARE the server refuses (42P03): the FETCH judged by the refused DECLARE is masked whole",
+    steps: [
+      q("BEGIN"),
+      { frames: [parse(`SELECT email || '', upper(ssn) FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
+      q("SAVEPOINT mb_sp"),
+      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), { _tag: "Close", kind: "P", name: "mb_cur" }, SYNC], expect: "error:42P01" },
+      q("ROLLBACK TO SAVEPOINT mb_sp"),
+      q("DECLARE mb_cur CURSOR FOR SELECT 1", "error:42P03"),
+      q("ROLLBACK TO SAVEPOINT mb_sp"),
+      q("FETCH ALL FROM mb_cur", "ok", all(2, REDACTED)),
+      q("ROLLBACK")
+    ]
+  },
+  {
     id: "k17",
     area: "cursor bookkeeping",
     title: "a cursor name of 70 bytes: a refused harmless DECLARE of it, a masked Bind to it, FETCH of it (L43)",
@@ -1558,53 +1590,7 @@ export const CORPUS: ReadonlyArray<Case> = [
 // ---------------------------------------------------------------------------------------------
 // what leaks today
 
-export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = [
-  // -------- computed columns under confused cursor bookkeeping: k18, k19 with the server's real statement projecting
-  // the secrets through computed columns. Watching masks a column whose origin table the statement does not name; a
-  // computed column has no origin (table OID 0), and its statement is masked as computed only when Sluice knows it
-  // projects a masked column (MaskingNeed.computed). Here Sluice judges the harmless DECLARE, which names no table and
-  // projects nothing masked: computed false, so the computed columns go out clear. (The prepared-statement variants,
-  // L47-L50, are s23-s26: there the server's answer to the Parse tells Sluice, before the rows, that it judged by the
-  // wrong statement; a DECLARE skipped inside a simple Query is not yet followed that way.)
-  {
-    id: "L51",
-    area: "cursor bookkeeping",
-    title: "L44 (k18) through computed columns: a portal of upper(email), ssn || ''; in a savepoint a skipped CLOSE and harmless DECLARE of its name; ROLLBACK TO; FETCH",
-    why: "k18 masks the portal's plain columns by their origin; computed ones have none",
-    steps: [
-      q("BEGIN"),
-      { frames: [parse(`SELECT upper(email), ssn || '' FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
-      q("SAVEPOINT mb_sp"),
-      q("SELECT 1/0; CLOSE mb_cur; DECLARE mb_cur CURSOR FOR SELECT 1", "error:22012"),
-      q("ROLLBACK TO SAVEPOINT mb_sp"),
-      q("FETCH ALL FROM mb_cur", "ok"),
-      q("ROLLBACK")
-    ],
-    leakStep: 5,
-    diagnosis:
-      "computed column under confused bookkeeping: as L44 the CLOSE forgets the portal's mark and the DECLARE is remembered when they are decided, though the server skips both; the FETCH is judged by SELECT 1 (watched: relations [], computed false), and the portal's computed columns (table OID 0) go out clear"
-  },
-  {
-    id: "L52",
-    area: "cursor bookkeeping",
-    title: "L45 (k19) through computed columns: a portal of email || '', upper(ssn); a skipped Close('P'), a refused harmless DECLARE of its name; FETCH",
-    why: "as L51, through the protocol's Close and a DECLARE the server refuses",
-    steps: [
-      q("BEGIN"),
-      { frames: [parse(`SELECT email || '', upper(ssn) FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
-      q("SAVEPOINT mb_sp"),
-      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), { _tag: "Close", kind: "P", name: "mb_cur" }, SYNC], expect: "error:42P01" },
-      q("ROLLBACK TO SAVEPOINT mb_sp"),
-      q("DECLARE mb_cur CURSOR FOR SELECT 1", "error:42P03"),
-      q("ROLLBACK TO SAVEPOINT mb_sp"),
-      q("FETCH ALL FROM mb_cur", "ok"),
-      q("ROLLBACK")
-    ],
-    leakStep: 7,
-    diagnosis:
-      "computed column under confused bookkeeping: as L45 the skipped Close('P') forgets the mark and the refused DECLARE (42P03) is remembered; the FETCH is judged by SELECT 1 (watched, computed false), and the portal's computed columns go out clear"
-  }
-]
+export const KNOWN_LEAKS: ReadonlyArray<LeakCase> = []
 
 // ---------------------------------------------------------------------------------------------
 // documented limits (README "### Masking", Limits), as they behave today
