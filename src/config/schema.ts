@@ -102,7 +102,11 @@ export const Audit = Schema.Struct({
     maxBytes: Bytes.pipe(defaultTo(1024 * 1024 * 1024)),
     segmentBytes: Bytes.pipe(defaultTo(64 * 1024 * 1024)),
     fsyncIntervalMs: PositiveInt.pipe(defaultTo(50)),
-    /** `refuse`: statements are refused while the spool is full. `drop`: events are dropped and counted (an alarm). */
+    /**
+     * `refuse`: new statements and sessions are refused once the spool nears `maxBytes`
+     * (within a quarter of it, at most 8 MiB), keeping the rest for statements already let
+     * through. `drop`: events that do not fit are dropped and counted (an alarm).
+     */
     onFull: Schema.Literals(["refuse", "drop"]).pipe(defaultTo("refuse"))
   }).pipe(defaultTo({})),
   /**

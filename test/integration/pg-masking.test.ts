@@ -84,6 +84,8 @@ const STORE_BLOCK = (mask: string) => `the statement would store values of maske
 const DDL_BLOCK = (mask: string) =>
   `schema changes could move masked values out from under the masks' names; run them as a principal the masks exempt, where masking cannot follow them (mask ${mask})`
 const UNKNOWN_BLOCK = (mask: string) => `Sluice cannot see what a statement of unknown effect reads or where its values go, where masking cannot follow them (mask ${mask})`
+const UNSEEN_BLOCK = (mask: string) =>
+  `Sluice did not see what runs under this name (a cursor it did not see declared, a protocol portal, a statement it did not see prepared), so it cannot tell what it reads, where masking cannot follow them (mask ${mask})`
 
 const COLUMNS = "id, name, email, phone, ssn, birth, score, profile, notes"
 
@@ -863,7 +865,7 @@ describe("result masking", () => {
         `psql:<stdin>:2: ERROR:  42501: ${UNKNOWN_BLOCK("customer-email")}`,
         // the block was raised inside the transaction, which is now aborted
         `psql:<stdin>:3: ERROR:  25P02: current transaction is aborted, commands ignored until end of transaction block`,
-        `psql:<stdin>:6: ERROR:  42501: ${UNKNOWN_BLOCK("customer-email")}`
+        `psql:<stdin>:6: ERROR:  42501: ${UNSEEN_BLOCK("customer-email")}`
       ])
       // psql echoes the transaction commands' tags; no row came from a FETCH
       expect(lines(r.stdout)).toEqual(["BEGIN", "ROLLBACK", "BEGIN", "ROLLBACK", "****@mail.org"])
@@ -957,7 +959,7 @@ describe("result masking", () => {
         expect((await c.query("FETCH 1 FROM cur")).rows).toEqual([{ id: 1, email: "ann@example.com" }])
         await reloadTo({ ...POLICY, rules: [unknownAllowed] })
         const refused = await rejection(c.query("FETCH ALL FROM cur"))
-        expect([refused.code, refused.message]).toEqual(["42501", UNKNOWN_BLOCK("customer-email")])
+        expect([refused.code, refused.message]).toEqual(["42501", UNSEEN_BLOCK("customer-email")])
         for (const s of SECRETS) expect(JSON.stringify(refused)).not.toContain(s)
         await c.query("ROLLBACK")
         expect((await c.query(`SELECT email FROM ${C} WHERE id = 2`)).rows).toEqual([{ email: "****@corp.test" }])

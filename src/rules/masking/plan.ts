@@ -120,7 +120,10 @@ const refuse = (maskId: string, why: string): MaskingVerdict => ({
  * masks match), or read the planner's statistics (they hold sample values).
  */
 const refusedUnderMasks = (mask: ActiveMask, body: StatementInfo | undefined): MaskingVerdict | undefined => {
-  if (body === undefined || body.class === "unknown") return refuse(mask.id, "Sluice cannot see what a statement of unknown effect reads or where its values go")
+  if (body === undefined) {
+    return refuse(mask.id, "Sluice did not see what runs under this name (a cursor it did not see declared, a protocol portal, a statement it did not see prepared), so it cannot tell what it reads")
+  }
+  if (body.class === "unknown") return refuse(mask.id, "Sluice cannot see what a statement of unknown effect reads or where its values go")
   if (body.class === "admin") return refuse(mask.id, "administrative statements reach the server's data by other ways")
   if (body.class === "ddl") return refuse(mask.id, "schema changes could move masked values out from under the masks' names; run them as a principal the masks exempt")
   if (body.reads.some((r) => STATISTICS.has(r.name))) return refuse(mask.id, "planner statistics hold sample values of masked columns")
