@@ -8,6 +8,7 @@ import { Data, Effect, type Scope } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { CompressionTypes, Kafka, logLevel, type Producer } from "kafkajs"
 import { CONFLUENT_HEADER_LENGTH, CURRENT_SCHEMA, SINGLE_OBJECT_HEADER_LENGTH } from "./avro.ts"
+import { sessionPartitioner } from "./kafka-partitioner.ts"
 import { makeRegistryClient } from "./registry.ts"
 import type { SpooledEvent } from "./spool-record.ts"
 
@@ -28,7 +29,14 @@ export interface KafkaSink {
   readonly send: (events: NonEmptyReadonlyArray<SpooledEvent>) => Effect.Effect<void, KafkaUnavailable>
 }
 
-const fingerprintHex = CURRENT_SCHEMA.fingerprint.toString("hex")
+// Header values as bytes, made once: kafkajs would encode the strings again for every message.
+const FINGERPRINT_HEADER = Buffer.from(CURRENT_SCHEMA.fingerprint.toString("hex"), "utf8")
+const kindHeaders = new Map<string, Buffer>()
+const kindHeader = (kind: string): Buffer => {
+  let b = kindHeaders.get(kind)
+  if (b === undefined) kindHeaders.set(kind, (b = Buffer.from(kind, "utf8")))
+  return b
+}
 
 export const makeKafkaSink = (options: KafkaSinkOptions): Effect.Effect<KafkaSink, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -48,7 +56,7 @@ export const makeKafkaSink = (options: KafkaSinkOptions): Effect.Effect<KafkaSin
 
     const connected = Effect.suspend((): Effect.Effect<Producer, KafkaUnavailable> => {
       if (producer !== undefined) return Effect.succeed(producer)
-      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true })
+      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true, createPartitioner: sessionPartitioner })
       return Effect.tryPromise({ try: () => p.connect(), catch: fail }).pipe(
         Effect.as(p),
         Effect.tap(() =>
@@ -87,9 +95,9 @@ export const makeKafkaSink = (options: KafkaSinkOptions): Effect.Effect<KafkaSin
                 acks: -1,
                 compression: CompressionTypes.GZIP,
                 messages: events.map((e) => ({
-                  key: e.sessionId,
+                  key: e.sessionKey,
                   value: value(e),
-                  headers: { "sluice-event-kind": e.kind, "sluice-schema-fingerprint": fingerprintHex }
+                  headers: { "sluice-event-kind": kindHeader(e.kind), "sluice-schema-fingerprint": FINGERPRINT_HEADER }
                 }))
               }),
             catch: fail
