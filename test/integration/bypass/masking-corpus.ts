@@ -274,6 +274,64 @@ const MASKED_ROWS_EMAIL_SSN: Rows = [
 ]
 const all = (n: number, v: string | null): Rows => Array.from({ length: 3 }, () => Array.from({ length: n }, () => v))
 
+// The pipelines of L39-L45, each in CORPUS twice: with the masked statement projecting the
+// secret columns as they are (s19-s22, k18, k19), and through computed columns, which have
+// no origin (s23-s26, k20, k21: L47-L52). `projection` is what the masked statement selects.
+const HARMLESS = "SELECT 'a' AS email, 'b' AS ssn"
+
+/** L39: the skipped harmless Parse, the masked Parse of the name, Bind and Execute, in one write. */
+const skippedParseOfName = (projection: string): ReadonlyArray<Step> => [
+  {
+    frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse(HARMLESS, "mb_s"), SYNC, parse(`SELECT ${projection} FROM ${T}`, "mb_s"), SYNC, bind("mb_s"), execute(), SYNC],
+    expect: "error:42P01",
+    rows: all(2, REDACTED)
+  }
+]
+
+/** L40: the unnamed statement replaced by a skipped Parse, Bind and Execute behind the Sync. */
+const skippedUnnamedParse = (projection: string): ReadonlyArray<Step> => [
+  { frames: [parse(`SELECT ${projection} FROM ${T}`), SYNC], expect: "ok" },
+  { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse(HARMLESS), SYNC, bind(), execute(), SYNC], expect: "error:42P01", rows: all(2, REDACTED) }
+]
+
+/** L41: a DEALLOCATE the server skips; in one write a harmless Parse of the name (42P05), Bind and Execute. */
+const skippedDeallocate = (projection: string): ReadonlyArray<Step> => [
+  { frames: [parse(`SELECT ${projection} FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
+  q("SELECT 1/0; DEALLOCATE mb_s", "error:22012"),
+  { frames: [parse(HARMLESS, "mb_s"), SYNC, bind("mb_s"), execute(), SYNC], expect: "error:42P05", rows: all(2, REDACTED) }
+]
+
+/** L42: as L41 through a Close (statement) the server skips. */
+const skippedStatementClose = (projection: string): ReadonlyArray<Step> => [
+  { frames: [parse(`SELECT ${projection} FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
+  { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), { _tag: "Close", kind: "S", name: "mb_s" }, SYNC], expect: "error:42P01" },
+  { frames: [parse(HARMLESS, "mb_s"), SYNC, bind("mb_s"), execute(), SYNC], expect: "error:42P05", rows: all(2, REDACTED) }
+]
+
+/** L44: a portal; in a savepoint a CLOSE and a harmless DECLARE of its name the server skips; ROLLBACK TO; FETCH. */
+const skippedCursorClose = (projection: string): ReadonlyArray<Step> => [
+  q("BEGIN"),
+  { frames: [parse(`SELECT ${projection} FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
+  q("SAVEPOINT mb_sp"),
+  q("SELECT 1/0; CLOSE mb_cur; DECLARE mb_cur CURSOR FOR SELECT 1", "error:22012"),
+  q("ROLLBACK TO SAVEPOINT mb_sp"),
+  q("FETCH ALL FROM mb_cur", "ok", all(2, REDACTED)),
+  q("ROLLBACK")
+]
+
+/** L45: a portal; a Close (portal) the server skips, a harmless DECLARE of its name the server refuses (42P03); FETCH. */
+const skippedPortalClose = (projection: string): ReadonlyArray<Step> => [
+  q("BEGIN"),
+  { frames: [parse(`SELECT ${projection} FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
+  q("SAVEPOINT mb_sp"),
+  { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), { _tag: "Close", kind: "P", name: "mb_cur" }, SYNC], expect: "error:42P01" },
+  q("ROLLBACK TO SAVEPOINT mb_sp"),
+  q("DECLARE mb_cur CURSOR FOR SELECT 1", "error:42P03"),
+  q("ROLLBACK TO SAVEPOINT mb_sp"),
+  q("FETCH ALL FROM mb_cur", "ok", all(2, REDACTED)),
+  q("ROLLBACK")
+]
+
 /** A harmless user-schema function whose call makes a statement's class `unknown` (created by the fixture). */
 export const UNKNOWN_CALL = "public.mb_noop(1)"
 
@@ -1407,122 +1465,70 @@ export const CORPUS: ReadonlyArray<Case> = [
     area: "prepared statement bookkeeping",
     title: "L37 (s15) in one write: the skipped harmless Parse, the masked Parse of the name, Bind and Execute behind the Syncs (L39)",
     why: "L39: the Bind behind the Sync is still judged by the harmless Parse (the server's answer that frees it comes later), but the statement is watched: the server's masked statement is described before the Execute and its columns, from mb_customers, which SELECT 'a', 'b' does not name, are masked (unresolved)",
-    steps: [
-      {
-        frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC, parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC, bind("mb_s"), execute(), SYNC],
-        expect: "error:42P01",
-        rows: all(2, REDACTED)
-      }
-    ]
+    steps: skippedParseOfName("email, ssn")
   },
   {
     id: "s20",
     area: "prepared statement bookkeeping",
     title: "L38 (s16) in one write: the unnamed statement replaced by a skipped Parse, Bind and Execute behind the Sync (L40)",
     why: "L40: as s19 for the unnamed statement: judged by the skipped harmless Parse, watched, the masked statement's columns come from a table it does not name and are masked (unresolved)",
-    steps: [
-      { frames: [parse(`SELECT email, ssn FROM ${T}`), SYNC], expect: "ok" },
-      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse("SELECT 'a' AS email, 'b' AS ssn"), SYNC, bind(), execute(), SYNC], expect: "error:42P01", rows: all(2, REDACTED) }
-    ]
+    steps: skippedUnnamedParse("email, ssn")
   },
   {
     id: "s21",
     area: "prepared statement bookkeeping",
     title: "a DEALLOCATE the server skips after an error; in one write a harmless Parse of the name (42P05), Bind and Execute (L41)",
     why: "L41: Sluice still forgets the name at the skipped DEALLOCATE and judges the Bind by the harmless Parse the server refuses, but the statement is watched: the masked statement the server still holds has its columns masked (unresolved)",
-    steps: [
-      { frames: [parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
-      q("SELECT 1/0; DEALLOCATE mb_s", "error:22012"),
-      { frames: [parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC, bind("mb_s"), execute(), SYNC], expect: "error:42P05", rows: all(2, REDACTED) }
-    ]
+    steps: skippedDeallocate("email, ssn")
   },
   {
     id: "s22",
     area: "prepared statement bookkeeping",
     title: "a Close (statement) the server skips after an error; in one write a harmless Parse of the name (42P05), Bind and Execute (L42)",
     why: "L42: as s21 through the protocol's Close: the Bind is judged by the harmless Parse, watched, and the masked statement's columns masked (unresolved)",
-    steps: [
-      { frames: [parse(`SELECT email, ssn FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
-      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), { _tag: "Close", kind: "S", name: "mb_s" }, SYNC], expect: "error:42P01" },
-      { frames: [parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC, bind("mb_s"), execute(), SYNC], expect: "error:42P05", rows: all(2, REDACTED) }
-    ]
+    steps: skippedStatementClose("email, ssn")
   },
   {
     id: "s23",
     area: "prepared statement bookkeeping",
     title: "L39 (s19) through computed columns: the skipped harmless Parse, the masked Parse of the name projecting upper(email), ssn || '', Bind and Execute in one write (L47)",
     why: "L47: as s19, with the server's real statement projecting the secrets through computed columns (no origin). The harmless Parse the Bind was judged by was skipped by the server (its answer comes before the rows), so the result of the statement the server runs instead is masked whole (unresolved)",
-    steps: [
-      {
-        frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC, parse(`SELECT upper(email), ssn || '' FROM ${T}`, "mb_s"), SYNC, bind("mb_s"), execute(), SYNC],
-        expect: "error:42P01",
-        rows: all(2, REDACTED)
-      }
-    ]
+    steps: skippedParseOfName("upper(email), ssn || ''")
   },
   {
     id: "s24",
     area: "prepared statement bookkeeping",
     title: "L40 (s20) through computed columns: the unnamed statement (email || '', upper(ssn)) replaced by a skipped Parse, Bind and Execute behind the Sync (L48)",
     why: "L48: as s20 through computed columns: the Bind of '' was judged by the skipped harmless Parse, so the server's statement's result is masked whole",
-    steps: [
-      { frames: [parse(`SELECT email || '', upper(ssn) FROM ${T}`), SYNC], expect: "ok" },
-      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), parse("SELECT 'a' AS email, 'b' AS ssn"), SYNC, bind(), execute(), SYNC], expect: "error:42P01", rows: all(2, REDACTED) }
-    ]
+    steps: skippedUnnamedParse("email || '', upper(ssn)")
   },
   {
     id: "s25",
     area: "prepared statement bookkeeping",
     title: "L41 (s21) through computed columns: a DEALLOCATE the server skips; in one write a harmless Parse of the name (42P05), Bind and Execute of upper(email), ssn || '' (L49)",
     why: "L49: as s21 through computed columns: the harmless Parse the Bind was judged by was refused (42P05), so the server's statement's result is masked whole",
-    steps: [
-      { frames: [parse(`SELECT upper(email), ssn || '' FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
-      q("SELECT 1/0; DEALLOCATE mb_s", "error:22012"),
-      { frames: [parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC, bind("mb_s"), execute(), SYNC], expect: "error:42P05", rows: all(2, REDACTED) }
-    ]
+    steps: skippedDeallocate("upper(email), ssn || ''")
   },
   {
     id: "s26",
     area: "prepared statement bookkeeping",
     title: "L42 (s22) through computed columns: a Close (statement) the server skips; in one write a harmless Parse of the name (42P05), Bind and Execute of email || '', upper(ssn) (L50)",
     why: "L50: as s22 through computed columns: the harmless Parse the Bind was judged by was refused (42P05), so the server's statement's result is masked whole",
-    steps: [
-      { frames: [parse(`SELECT email || '', upper(ssn) FROM ${T}`, "mb_s"), SYNC], expect: "ok" },
-      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), { _tag: "Close", kind: "S", name: "mb_s" }, SYNC], expect: "error:42P01" },
-      { frames: [parse("SELECT 'a' AS email, 'b' AS ssn", "mb_s"), SYNC, bind("mb_s"), execute(), SYNC], expect: "error:42P05", rows: all(2, REDACTED) }
-    ]
+    steps: skippedStatementClose("email || '', upper(ssn)")
   },
   {
     id: "k20",
     area: "cursor bookkeeping",
     title: "L44 (k18) through computed columns: a portal of upper(email), ssn || ''; in a savepoint a skipped CLOSE and harmless DECLARE of its name; ROLLBACK TO; FETCH (L51)",
     why: "L51: the CLOSE and the DECLARE are remembered when decided, though the server skips both after 1/0; the error settles the DECLARE's fate before the FETCH runs, so the FETCH judged by it is masked whole, computed columns included",
-    steps: [
-      q("BEGIN"),
-      { frames: [parse(`SELECT upper(email), ssn || '' FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
-      q("SAVEPOINT mb_sp"),
-      q("SELECT 1/0; CLOSE mb_cur; DECLARE mb_cur CURSOR FOR SELECT 1", "error:22012"),
-      q("ROLLBACK TO SAVEPOINT mb_sp"),
-      q("FETCH ALL FROM mb_cur", "ok", all(2, REDACTED)),
-      q("ROLLBACK")
-    ]
+    steps: skippedCursorClose("upper(email), ssn || ''")
   },
   {
     id: "k21",
     area: "cursor bookkeeping",
     title: "L45 (k19) through computed columns: a portal of email || '', upper(ssn); a skipped Close('P'), a refused harmless DECLARE of its name; FETCH (L52)",
     why: "L52: as k20 through the protocol's Close and a DECLARE the server refuses (42P03): the FETCH judged by the refused DECLARE is masked whole",
-    steps: [
-      q("BEGIN"),
-      { frames: [parse(`SELECT email || '', upper(ssn) FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
-      q("SAVEPOINT mb_sp"),
-      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), { _tag: "Close", kind: "P", name: "mb_cur" }, SYNC], expect: "error:42P01" },
-      q("ROLLBACK TO SAVEPOINT mb_sp"),
-      q("DECLARE mb_cur CURSOR FOR SELECT 1", "error:42P03"),
-      q("ROLLBACK TO SAVEPOINT mb_sp"),
-      q("FETCH ALL FROM mb_cur", "ok", all(2, REDACTED)),
-      q("ROLLBACK")
-    ]
+    steps: skippedPortalClose("email || '', upper(ssn)")
   },
   {
     id: "k17",
@@ -1542,32 +1548,14 @@ export const CORPUS: ReadonlyArray<Case> = [
     area: "cursor bookkeeping",
     title: "in a savepoint, a CLOSE and a harmless DECLARE of a masked portal's name that the server skips after an error; ROLLBACK TO; FETCH (L44)",
     why: "L44: the FETCH is still judged by the skipped DECLARE (SELECT 1), but it is watched: the masked portal's columns come from mb_customers, which SELECT 1 does not name, and are masked (unresolved)",
-    steps: [
-      q("BEGIN"),
-      { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
-      q("SAVEPOINT mb_sp"),
-      q("SELECT 1/0; CLOSE mb_cur; DECLARE mb_cur CURSOR FOR SELECT 1", "error:22012"),
-      q("ROLLBACK TO SAVEPOINT mb_sp"),
-      q("FETCH ALL FROM mb_cur", "ok", all(2, REDACTED)),
-      q("ROLLBACK")
-    ]
+    steps: skippedCursorClose("email, ssn")
   },
   {
     id: "k19",
     area: "cursor bookkeeping",
     title: "in a savepoint, a Close (portal) the server skips after an error; a harmless DECLARE of the name the server refuses (42P03) in another; FETCH (L45)",
     why: "L45: as k18 through the protocol's Close and a refused DECLARE: the FETCH is judged by SELECT 1, watched, and the masked portal's columns masked (unresolved)",
-    steps: [
-      q("BEGIN"),
-      { frames: [parse(`SELECT email, ssn FROM ${T}`), bind("", "mb_cur"), SYNC], expect: "ok" },
-      q("SAVEPOINT mb_sp"),
-      { frames: [parse(`SELECT 1 FROM ${T}_nosuch`, "mb_err"), { _tag: "Close", kind: "P", name: "mb_cur" }, SYNC], expect: "error:42P01" },
-      q("ROLLBACK TO SAVEPOINT mb_sp"),
-      q("DECLARE mb_cur CURSOR FOR SELECT 1", "error:42P03"),
-      q("ROLLBACK TO SAVEPOINT mb_sp"),
-      q("FETCH ALL FROM mb_cur", "ok", all(2, REDACTED)),
-      q("ROLLBACK")
-    ]
+    steps: skippedPortalClose("email, ssn")
   },
   {
     id: "f09",
