@@ -184,6 +184,12 @@ const decideFrame = (c: Classified, state: SessionState): Decided => {
   }
 }
 
+/** The fates a statement carries (see StatementRef), passed on to each record made of it. */
+const fatesOf = (s: { readonly makes?: Fate; readonly judgedBy?: Fate }): { makes?: Fate; judgedBy?: Fate } => ({
+  ...(s.makes === undefined ? {} : { makes: s.makes }),
+  ...(s.judgedBy === undefined ? {} : { judgedBy: s.judgedBy })
+})
+
 /** A name as SQL sees it: PostgreSQL cuts identifiers to 63 bytes (on a character boundary), as Sluice's parser does. */
 const identifier = (name: string): string => {
   const bytes = Buffer.from(name, "utf8")
@@ -273,16 +279,14 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
       reason: null,
       record: a.record,
       masking,
-      ...(a.makes === undefined ? {} : { makes: a.makes }),
-      ...(a.judgedBy === undefined ? {} : { judgedBy: a.judgedBy })
+      ...fatesOf(a)
     }
   }
   const ref = (a: Audited): StatementRef => ({
     id: a.id,
     record: a.record,
     masking: a.masking,
-    ...(a.makes === undefined ? {} : { makes: a.makes }),
-    ...(a.judgedBy === undefined ? {} : { judgedBy: a.judgedBy })
+    ...fatesOf(a)
   })
   switch (d._tag) {
     case "Discard":
@@ -312,7 +316,7 @@ export const route = (d: Exclude<Decided, { _tag: "Malformed" }>, state: Session
           const before = ids.named.get(statement)
           if (d.rejudged !== undefined && before !== undefined) {
             const a = d.rejudged.allowed
-            ids.named.set(statement, { id: before.id, record: a.record, masking: maskingOf(a), ...(before.judgedBy === undefined ? {} : { judgedBy: before.judgedBy }) })
+            ids.named.set(statement, { id: before.id, record: a.record, masking: maskingOf(a), ...fatesOf(before) })
           }
           const named = ids.named.get(statement)
           if (named === undefined) ids.portals.delete(portal)
