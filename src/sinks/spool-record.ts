@@ -3,7 +3,7 @@
  * things a shipper needs without decoding it (the Kafka key and the event kind).
  *   u8 session id length | session id | u8 kind length | kind | single-object bytes
  */
-import { encodeSingleObject } from "./avro.ts"
+import { encodeSingleObjectAfter } from "./avro.ts"
 import type { AuditEvent } from "./events.ts"
 
 export interface SpooledEvent {
@@ -15,11 +15,11 @@ export interface SpooledEvent {
   readonly event: Buffer
 }
 
-export const toSpoolRecord = (e: AuditEvent): Uint8Array => {
-  const session = Buffer.from(e.sessionId, "utf8")
-  const kind = Buffer.from(e.payload._tag, "utf8")
-  return Buffer.concat([Buffer.from([session.length]), session, Buffer.from([kind.length]), kind, encodeSingleObject(e)])
-}
+export const toSpoolRecord = (e: AuditEvent): Uint8Array =>
+  encodeSingleObjectAfter(e, (out) => {
+    out.shortString(e.sessionId)
+    out.shortString(e.payload._tag)
+  })
 
 export const fromSpoolRecord = (data: Uint8Array): SpooledEvent => {
   const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
