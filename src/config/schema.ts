@@ -113,7 +113,7 @@ export const Audit = Schema.Struct({
    * After shipping a batch that was not full, wait this long for more events: fewer, larger
    * deliveries (less CPU per statement at low rates), each up to this much later.
    */
-  lingerMs: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)).pipe(defaultTo(20)),
+  lingerMs: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)).pipe(defaultTo(100)),
   /** Ship to Kafka; without it, events go to Avro container files. */
   kafka: Schema.optionalKey(
     Schema.Struct({

@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { Effect, Fiber } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { afterAll, describe, expect, it } from "vitest"
-import { ship } from "../../src/sinks/shipper.ts"
+import { BATCH, ship } from "../../src/sinks/shipper.ts"
 import { openSpool } from "../../src/sinks/spool/spool.ts"
 import type { SpooledEvent } from "../../src/sinks/spool-record.ts"
 
@@ -58,16 +58,17 @@ const until = (deliveries: Array<Delivery>, events: number) =>
 
 describe("audit shipper", () => {
   it("ships a backlog in full batches back to back, everything once and in order", async () => {
+    const backlog = 2 * BATCH.maxRecords + 200
     const deliveries = await Effect.runPromise(
       shipping(1_000, (append, deliveries) =>
         Effect.gen(function* () {
-          yield* append(0, 1200)
-          yield* until(deliveries, 1200)
+          yield* append(0, backlog)
+          yield* until(deliveries, backlog)
         })
       )
     )
-    expect(deliveries.flatMap((d) => d.events)).toEqual(Array.from({ length: 1200 }, (_, i) => `event-${i}`))
-    expect(deliveries.map((d) => d.events.length)).toEqual([500, 500, 200])
+    expect(deliveries.flatMap((d) => d.events)).toEqual(Array.from({ length: backlog }, (_, i) => `event-${i}`))
+    expect(deliveries.map((d) => d.events.length)).toEqual([BATCH.maxRecords, BATCH.maxRecords, 200])
     // full batches do not linger
     expect(deliveries[1]!.at - deliveries[0]!.at).toBeLessThan(500)
     expect(deliveries[2]!.at - deliveries[1]!.at).toBeLessThan(500)
