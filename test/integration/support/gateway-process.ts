@@ -1,7 +1,7 @@
 /**
- * Runs `sluice start` on a config file that already exists, the way the gateway fixture
- * does (support/gateway.ts): for a gateway started again on the same config, spool and
- * port after a crash. The caller owns the config's directory.
+ * Runs `sluice start` on a config file that already exists: the gateway fixture
+ * (support/gateway.ts) writes one and starts it with this, and the crash tests start a
+ * gateway again on the same config, spool and port. The caller owns the config's directory.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 

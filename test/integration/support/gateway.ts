@@ -2,7 +2,6 @@
  * Runs the real `sluice start` CLI as a child process against the harness servers, with
  * a config written for the test. Tests talk to it with real clients over TCP.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -10,6 +9,7 @@ import { inject } from "vitest"
 import { stringify } from "yaml"
 import { hashToken } from "../../../src/rules/identity/service-accounts.ts"
 import { freePort } from "../../harness/free-port.ts"
+import { launchGateway } from "./gateway-process.ts"
 
 export const TOKEN = "test-token-ci-9f2c1a"
 export const OTHER_TOKEN = "test-token-other-51b7"
@@ -57,8 +57,6 @@ export const defaultConfig = (port: number, extra: { targets?: Array<Record<stri
   }
 }
 
-const BIN = new URL("../../../bin/sluice.js", import.meta.url).pathname
-
 export const startGateway = async (
   build: (port: number) => object = (p) => defaultConfig(p),
   policy: object = ALLOW_ALL_POLICY
@@ -75,20 +73,10 @@ export const startGateway = async (
   writePolicy(policy)
   const audit = { spool: { directory: join(dir, "audit-spool") }, files: { directory: join(dir, "audit-files") } }
   writeFileSync(configFile, stringify({ policy: { file: policyFile }, audit, ...build(port) }))
-  let output = ""
-  const child: ChildProcess = spawn(process.execPath, [BIN, "start", "--config", configFile], { stdio: ["ignore", "pipe", "pipe"] })
-  child.stdout!.on("data", (d) => (output += d))
-  child.stderr!.on("data", (d) => (output += d))
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  const deadline = Date.now() + 20_000
-  while (!output.includes("listening")) {
-    if (child.exitCode !== null) throw new Error(`sluice exited with ${child.exitCode}:\n${output}`)
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL")
-      throw new Error(`sluice did not start listening within 20 s:\n${output}`)
-    }
-    await new Promise((r) => setTimeout(r, 25))
-  }
+  const gateway = await launchGateway(configFile).catch((e: unknown) => {
+    rmSync(dir, { recursive: true, force: true })
+    throw e
+  })
   const connection = (token = TOKEN, database = "app") => ({ host: "127.0.0.1", port, user: "ci", password: token, database })
   return {
     port,
@@ -97,15 +85,10 @@ export const startGateway = async (
     writePolicy,
     connection,
     url: (token = TOKEN, database = "app") => `postgresql://ci:${encodeURIComponent(token)}@127.0.0.1:${port}/${database}?sslmode=disable`,
-    logs: () => output,
-    alive: () => child.exitCode === null && child.signalCode === null,
+    logs: gateway.logs,
+    alive: gateway.alive,
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGTERM")
-        const timer = setTimeout(() => child.kill("SIGKILL"), 5_000)
-        await exited
-        clearTimeout(timer)
-      }
+      await gateway.stop()
       rmSync(dir, { recursive: true, force: true })
     }
   }
