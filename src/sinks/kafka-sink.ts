@@ -29,14 +29,8 @@ export interface KafkaSink {
   readonly send: (events: NonEmptyReadonlyArray<SpooledEvent>) => Effect.Effect<void, KafkaUnavailable>
 }
 
-// Header values as bytes, made once: kafkajs would encode the strings again for every message.
+// Header values as bytes (the kind's are the spool record's own): kafkajs would encode strings again for every message.
 const FINGERPRINT_HEADER = Buffer.from(CURRENT_SCHEMA.fingerprint.toString("hex"), "utf8")
-const kindHeaders = new Map<string, Buffer>()
-const kindHeader = (kind: string): Buffer => {
-  let b = kindHeaders.get(kind)
-  if (b === undefined) kindHeaders.set(kind, (b = Buffer.from(kind, "utf8")))
-  return b
-}
 
 export const makeKafkaSink = (options: KafkaSinkOptions): Effect.Effect<KafkaSink, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -97,7 +91,7 @@ export const makeKafkaSink = (options: KafkaSinkOptions): Effect.Effect<KafkaSin
                 messages: events.map((e) => ({
                   key: e.sessionKey,
                   value: value(e),
-                  headers: { "sluice-event-kind": kindHeader(e.kind), "sluice-schema-fingerprint": FINGERPRINT_HEADER }
+                  headers: { "sluice-event-kind": e.kind, "sluice-schema-fingerprint": FINGERPRINT_HEADER }
                 }))
               }),
             catch: fail

@@ -6,11 +6,12 @@
 import { encodeSingleObjectAfter } from "./avro.ts"
 import type { AuditEvent } from "./events.ts"
 
+/** A spooled event as a shipper needs it: byte ranges of the record, nothing decoded. */
 export interface SpooledEvent {
-  readonly sessionId: string
-  /** The session id's bytes (UTF-8), as stored: the Kafka message key, without re-encoding. */
+  /** The session id (UTF-8): the Kafka message key. */
   readonly sessionKey: Buffer
-  readonly kind: string
+  /** The event kind (UTF-8): a Kafka header value. */
+  readonly kind: Buffer
   /** Avro single-object encoding: C3 01, the schema fingerprint, the body. */
   readonly event: Buffer
 }
@@ -25,10 +26,5 @@ export const fromSpoolRecord = (data: Uint8Array): SpooledEvent => {
   const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
   const sessionEnd = 1 + b[0]!
   const kindEnd = sessionEnd + 1 + b[sessionEnd]!
-  return {
-    sessionId: b.toString("utf8", 1, sessionEnd),
-    sessionKey: b.subarray(1, sessionEnd),
-    kind: b.toString("utf8", sessionEnd + 1, kindEnd),
-    event: b.subarray(kindEnd)
-  }
+  return { sessionKey: b.subarray(1, sessionEnd), kind: b.subarray(sessionEnd + 1, kindEnd), event: b.subarray(kindEnd) }
 }

@@ -2,16 +2,18 @@
  * The audit log in front of a spool that notes what it was given: every event of a
  * session numbered 0, 1, 2, … in the order recorded, whether one at a time or several at
  * once, a nearly full spool refusing new statements but not the events of those let
- * through, and a failing spool refusing every statement until an append succeeds again.
+ * through, and a failing spool refusing every statement until an append succeeds again;
+ * and the spool record's own framing of an event (session id and kind in front).
  */
 import { Effect, Result } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { makeAuditLog } from "../../src/sinks/audit-log.ts"
-import { decodeSingleObject } from "../../src/sinks/avro.ts"
+import { AvroEncodeError, decodeSingleObject } from "../../src/sinks/avro.ts"
 import type { AuditEvent, Payload } from "../../src/sinks/events.ts"
 import { fromSpoolRecord, toSpoolRecord } from "../../src/sinks/spool-record.ts"
+import { auditArbitraries } from "./audit-arbitraries.ts"
 
 const result = (statementId: number): Payload => ({ _tag: "Result", statementId, rows: 1, bytes: 10, durationMicros: 5, sqlstate: "00000", commandTag: "SELECT 1" })
 
@@ -97,5 +99,31 @@ describe("audit log", () => {
     await Effect.runPromise(s.record(result(1)))
     expect(s.refusal()).toBeUndefined()
     expect(events(appended).map((e) => e.sequence)).toEqual([1])
+  })
+})
+
+describe("spool records", () => {
+  const text = fc.string({ unit: "grapheme", maxLength: 12 })
+  const { anyEvent } = auditArbitraries({ text, long: fc.integer({ min: 0, max: 2 ** 40 }), time: fc.integer({ min: 0, max: 2 ** 52 }) })
+
+  it("carry the session id and the kind in front of the event, as bytes a shipper passes on unchanged", () => {
+    fc.assert(
+      fc.property(anyEvent, (e) => {
+        const spooled = fromSpoolRecord(toSpoolRecord(e))
+        expect(spooled.sessionKey.toString("utf8")).toBe(e.sessionId)
+        expect(spooled.kind.toString("utf8")).toBe(e.payload._tag)
+        expect(Result.getOrThrow(decodeSingleObject(spooled.event))).toStrictEqual(e)
+      }),
+      { numRuns: 300 }
+    )
+  })
+
+  it("refuse a session id longer than its one-byte length can say", () => {
+    fc.assert(
+      fc.property(anyEvent, fc.integer({ min: 256, max: 600 }), (e, length) => {
+        expect(() => toSpoolRecord({ ...e, sessionId: "é".repeat(Math.ceil(length / 2)) })).toThrow(AvroEncodeError)
+      }),
+      { numRuns: 20 }
+    )
   })
 })
