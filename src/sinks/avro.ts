@@ -494,13 +494,15 @@ export const SINGLE_OBJECT_HEADER_LENGTH = 10
 const SINGLE_OBJECT_HEADER = Buffer.concat([SINGLE_OBJECT_MAGIC, CURRENT_SCHEMA.fingerprint])
 
 /** `C3 01` + fingerprint (8 bytes LE) + body, in the newest schema. Throws like {@link encodeEvent}. */
-export const encodeSingleObject = (e: AuditEvent): Buffer => encodeSingleObjectAfter(e, undefined)
+const singleObjectHeader: Prefix = (out) => out.raw(SINGLE_OBJECT_HEADER)
+
+export const encodeSingleObject = (e: AuditEvent): Buffer => encodeFramed(e, singleObjectHeader)
 
 /** {@link encodeSingleObject} behind what `prefix` writes, in the same buffer. */
-export const encodeSingleObjectAfter = (e: AuditEvent, prefix: Prefix | undefined): Buffer =>
+export const encodeSingleObjectAfter = (e: AuditEvent, prefix: Prefix): Buffer =>
   encodeFramed(e, (out) => {
-    prefix?.(out)
-    out.raw(SINGLE_OBJECT_HEADER)
+    prefix(out)
+    singleObjectHeader(out)
   })
 
 /** Decodes a single-object encoded event; the writer schema is looked up by its fingerprint among the known versions. */
