@@ -2,7 +2,8 @@
  * Sluice's own Avro writer against avsc, the reference: byte-equal on every audit event
  * (arbitrary ones, and avsc's own random values of every schema version), on the long and
  * string edges where a hand-written encoder slips (varint widths, the one-byte length of
- * short strings, non-ASCII text around 64 units), and refusing what avsc refuses.
+ * short strings, non-ASCII text around 64 units), and refusing what avsc refuses (and the
+ * longs below -2^52 that avsc would write inexactly).
  */
 import avsc from "avsc"
 import fc from "fast-check"
@@ -72,7 +73,7 @@ describe("the Avro writer", () => {
     )
   })
 
-  it("refuses what avsc refuses, with an InvalidValue", () => {
+  it("refuses what avsc refuses, and longs below -2^52 that avsc would write inexactly, with an InvalidValue", () => {
     const cases: ReadonlyArray<readonly [string | object, unknown]> = [
       ["long", 1.5],
       ["long", 2 ** 53],
