@@ -112,7 +112,7 @@ type Write = (out: Output, value: unknown) => void
  * which the zig-zag value (2|n| - 1) is no longer exact.
  */
 const MAX_LONG = 9007199254740990
-const MIN_LONG = -(2 ** 52)
+export const MIN_LONG = -(2 ** 52)
 
 const refuse = (what: string, value: unknown): never => {
   throw new InvalidValue(`${typeof value === "string" ? JSON.stringify(value) : String(value)} is not a valid ${what}`)

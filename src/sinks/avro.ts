@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url"
 import avsc from "avsc"
 import { Data, Result } from "effect"
 import { checkWellFormed, fingerprintOfCanonical, parsingCanonicalForm } from "./avro-spec.ts"
-import { avroWriter, Output } from "./avro-writer.ts"
+import { avroWriter, InvalidValue, MIN_LONG, Output } from "./avro-writer.ts"
 import type { Actor, AuditEvent, MaskedColumn, MaskMethod, Payload, RecordedColumn, Statement, Verdict } from "./events.ts"
 
 export class AvroDecodeError extends Data.TaggedError("AvroDecodeError")<{ readonly reason: string }> {
@@ -170,10 +170,10 @@ const READER_DEFAULT = "other"
 /**
  * avsc writes and reads a long through a double: below -2^52 (and above 2^53 - 2, which it
  * refuses itself) the zig-zag value is not exact, and a negative long comes out as a
- * different number. Sluice's longs are times, counts and ids, never that negative: refuse
- * rather than write a wrong value.
+ * different number. Sluice's longs are times, counts and ids, never that negative: the
+ * writer refuses rather than write a wrong value.
  */
-export const MIN_LONG = -(2 ** 52)
+export { MIN_LONG }
 
 const LONGS: Readonly<Record<Payload["_tag"], ReadonlyArray<string>>> = {
   SessionStart: [],
@@ -185,8 +185,8 @@ const LONGS: Readonly<Record<Payload["_tag"], ReadonlyArray<string>>> = {
   MaskingSummary: ["statementId", "rows", "messagesWithheld"],
 }
 
-/** The error for a long below {@link MIN_LONG} (found again by name: off the fast path). */
-const belowMinLong = (e: AuditEvent): AvroEncodeError => {
+/** The error for a long below {@link MIN_LONG} that the writer refused, found again by name (off the fast path). */
+const belowMinLong = (e: AuditEvent): AvroEncodeError | undefined => {
   const p = e.payload as unknown as Record<string, unknown>
   const values: ReadonlyArray<readonly [string, unknown]> = [
     ["sequence", e.sequence],
@@ -194,8 +194,8 @@ const belowMinLong = (e: AuditEvent): AvroEncodeError => {
     ...(LONGS[e.payload._tag] ?? []).map((n) => [n, p[n]] as const),
     ...(e.payload._tag === "MaskingSummary" ? e.payload.columns.map((c, i) => [`columns[${i}].values`, c.values] as const) : []),
   ]
-  const [name, value] = values.find(([, v]) => typeof v === "number" && v < MIN_LONG) ?? ["a long", "?"]
-  return new AvroEncodeError({ reason: `${name} ${String(value)} is below -2^52, which avsc cannot encode exactly` })
+  const below = values.find(([, v]) => typeof v === "number" && v < MIN_LONG)
+  return below === undefined ? undefined : new AvroEncodeError({ reason: `${below[0]} ${String(below[1])} is below -2^52, which avsc cannot encode exactly` })
 }
 
 const readerDefault = (what: string): AvroEncodeError => new AvroEncodeError({ reason: `${what}: '${READER_DEFAULT}' is a reader default, never a value` })
@@ -212,7 +212,6 @@ const wrapMaskingSummary = (r: unknown) => ({ "sluice.audit.MaskingSummary": r }
 /** The avsc value of an event; payload records are passed as they are (avsc reads fields by name, `_tag` is ignored). */
 const toAvro = (e: AuditEvent): unknown => {
   if (!isUuid(e.eventId)) throw new AvroEncodeError({ reason: `eventId ${JSON.stringify(e.eventId)} is not a UUID` })
-  if (e.sequence < MIN_LONG || e.time < MIN_LONG) throw belowMinLong(e)
   const p = e.payload
   let payload: unknown
   switch (p._tag) {
@@ -222,32 +221,25 @@ const toAvro = (e: AuditEvent): unknown => {
       payload = wrapSessionStart(p)
       break
     case "SessionEnd":
-      if (p.durationMicros < MIN_LONG || p.bytesFromClient < MIN_LONG || p.bytesToClient < MIN_LONG || p.statements < MIN_LONG) throw belowMinLong(e)
       payload = wrapSessionEnd(p)
       break
     case "Statement":
-      if (p.statementId < MIN_LONG) throw belowMinLong(e)
       if (p.via === "function-call") payload = wrapStatement({ ...p, via: "function_call" })
       else if (p.via === "simple" || p.via === "extended") payload = wrapStatement(p)
       else throw new AvroEncodeError({ reason: `via ${JSON.stringify(p.via)} is not a value of the event model` })
       break
     case "Decision":
-      if (p.statementId < MIN_LONG) throw belowMinLong(e)
       if ((p.verdict as string) === READER_DEFAULT) throw readerDefault("verdict")
       payload = wrapDecision(p)
       break
     case "Result":
-      if (p.statementId < MIN_LONG || p.rows < MIN_LONG || p.bytes < MIN_LONG || p.durationMicros < MIN_LONG) throw belowMinLong(e)
       payload = wrapResult(p)
       break
     case "RecordedRows":
-      if (p.statementId < MIN_LONG) throw belowMinLong(e)
       payload = wrapRecordedRows(p)
       break
     case "MaskingSummary":
-      if (p.statementId < MIN_LONG || p.rows < MIN_LONG || p.messagesWithheld < MIN_LONG) throw belowMinLong(e)
       for (const c of p.columns) {
-        if (c.values < MIN_LONG) throw belowMinLong(e)
         if ((c.method as string) === READER_DEFAULT) throw readerDefault("columns.method")
       }
       payload = wrapMaskingSummary(p)
@@ -400,7 +392,8 @@ const encodeFramed = (e: AuditEvent, prefix: Prefix | undefined): Buffer => {
     return Buffer.from(scratch.buf.subarray(0, scratch.pos))
   } catch (cause) {
     if (cause instanceof AvroEncodeError) throw cause
-    throw new AvroEncodeError({ reason: value === undefined ? describe(cause) : describeInvalid(value, cause) })
+    if (value === undefined) throw new AvroEncodeError({ reason: describe(cause) })
+    throw (cause instanceof InvalidValue ? belowMinLong(e) : undefined) ?? new AvroEncodeError({ reason: describeInvalid(value, cause) })
   } finally {
     if (scratch.buf.length > SCRATCH_KEEP) scratch.buf = Buffer.allocUnsafe(SCRATCH_SIZE) // after a huge event
   }
