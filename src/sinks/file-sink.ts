@@ -484,27 +484,20 @@ export const makeFileSink = (options: FileSinkOptions): Effect.Effect<FileSink, 
     const locked = <A>(op: FileSinkError["op"], f: () => Promise<A>): Effect.Effect<A, FileSinkError> =>
       lock.withPermit(Effect.uninterruptible(Effect.tryPromise({ try: f, catch: toError(op) })))
 
-    const writeEncoded = (messages: NonEmptyReadonlyArray<Buffer>): Effect.Effect<void, FileSinkError> =>
+    /** Every item's body first, so that one that cannot be written fails the batch before anything is. */
+    const writeBodies = <A>(items: NonEmptyReadonlyArray<A>, body: (item: A) => Buffer): Effect.Effect<void, FileSinkError> =>
       Effect.suspend(() => {
         let bodies: Array<Buffer>
         try {
-          bodies = messages.map(currentBody)
+          bodies = items.map(body)
         } catch (e) {
           return Effect.fail(new FileSinkError({ op: "encode", path: directory, detail: describe(e) }))
         }
         return locked("write", () => append(bodies))
       })
 
-    const write = (events: NonEmptyReadonlyArray<AuditEvent>): Effect.Effect<void, FileSinkError> =>
-      Effect.suspend(() => {
-        let bodies: Array<Buffer>
-        try {
-          bodies = events.map(encodeEvent)
-        } catch (e) {
-          return Effect.fail(new FileSinkError({ op: "encode", path: directory, detail: describe(e) }))
-        }
-        return locked("write", () => append(bodies))
-      })
+    const writeEncoded = (messages: NonEmptyReadonlyArray<Buffer>) => writeBodies(messages, currentBody)
+    const write = (events: NonEmptyReadonlyArray<AuditEvent>) => writeBodies(events, encodeEvent)
 
     const close: Effect.Effect<void> = locked("close", async () => {
       closed = true
