@@ -526,10 +526,12 @@ export const openSpool = (options: SpoolOptions): Effect.Effect<Spool, SpoolFail
     const fdLock = Semaphore.makeUnsafe(1)
 
     // reader
-    let dataSignal = Deferred.makeUnsafe<void>()
+    /** Set only while a reader waits: an append with nobody waiting makes and completes nothing. */
+    let dataSignal: Deferred.Deferred<void> | undefined
     const pulseReaders = () => {
       const s = dataSignal
-      dataSignal = Deferred.makeUnsafe<void>()
+      if (s === undefined) return
+      dataSignal = undefined
       Deferred.doneUnsafe(s, Effect.void)
     }
     let cursor: Position = recovered.ack
@@ -839,7 +841,8 @@ export const openSpool = (options: SpoolOptions): Effect.Effect<Spool, SpoolFail
         if (segment === undefined) return Effect.fail(failure("next", "the read cursor is past every segment"))
         if (cursor.offset < segment.size) return readRecords(segment, limits)
         if (closing) return Effect.fail(failure("next", "the spool is closed"))
-        // the only wait: interruptible, and woken by every write (and by close)
+        // the only wait: interruptible, and woken by the next write (and by close)
+        dataSignal ??= Deferred.makeUnsafe<void>()
         return Effect.andThen(Deferred.await(dataSignal), nextLoop(limits))
       })
 
