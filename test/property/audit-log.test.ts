@@ -1,15 +1,17 @@
 /**
  * The audit log in front of a spool that notes what it was given: every event of a
  * session numbered 0, 1, 2, … in the order recorded, whether one at a time or several at
- * once, a nearly full spool refusing new statements but not the events of those let
- * through, and a failing spool refusing every statement until an append succeeds again;
+ * once; the recordings of one turn written in one append before any returns (group
+ * writing), a failed one refusing them all and a bad event only its own; a nearly full
+ * spool refusing new statements but not the events of those let through, and a failing
+ * spool refusing every statement until an append succeeds again;
  * and the spool record's own framing of an event (session id and kind in front).
  */
-import { Effect, Result } from "effect"
+import { Cause, Effect, Exit, Fiber, Result } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { makeAuditLog } from "../../src/sinks/audit-log.ts"
+import { makeAuditLog, type SessionAudit } from "../../src/sinks/audit-log.ts"
 import { AvroEncodeError, decodeSingleObject } from "../../src/sinks/avro.ts"
 import type { AuditEvent, Payload } from "../../src/sinks/events.ts"
 import { fromSpoolRecord, toSpoolRecord } from "../../src/sinks/spool-record.ts"
@@ -39,65 +41,132 @@ const spoolOf = () => {
 const events = (appended: ReadonlyArray<ReadonlyArray<Uint8Array>>): Array<AuditEvent> =>
   appended.flat().map((r) => Result.getOrThrow(decodeSingleObject(fromSpoolRecord(r).event)))
 
+const log = (spool: ReturnType<typeof spoolOf>["spool"], encode = toSpoolRecord) =>
+  makeAuditLog({ encode, spool, onFull: "refuse", refuseAboveBytes: 1000, gateway: "g" })
+
+/** Runs `body` with the recorders of `ids` open, in one scope. */
+const withSessions = <A, E>(l: ReturnType<typeof log>, ids: ReadonlyArray<string>, body: (s: ReadonlyArray<SessionAudit>) => Effect.Effect<A, E>) =>
+  Effect.runPromise(Effect.scoped(Effect.flatMap(Effect.forEach(ids, (id) => l.session(id)), body)))
+
 describe("audit log", () => {
-  it("numbers each session's events in the order recorded, singly or in groups", async () => {
+  it("numbers each session's events in the order recorded, singly or in groups, one at a time or all in one turn", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.tuple(fc.constantFrom("a", "b"), fc.integer({ min: 0, max: 4 })), { maxLength: 30 }), async (steps) => {
-        const { appended, spool } = spoolOf()
-        const ids = { a: 0, b: 0 }
-        await Effect.runPromise(
-          Effect.scoped(
-            Effect.gen(function* () {
-              const log = makeAuditLog({ encode: toSpoolRecord, spool, onFull: "refuse", refuseAboveBytes: 1000, gateway: "g" })
-              const sessions = { a: log.session("a"), b: log.session("b") }
-              for (const [who, n] of steps) {
-                const payloads = Array.from({ length: n }, () => result(ids[who]++))
-                yield* n === 1 ? sessions[who].record(payloads[0]!) : sessions[who].recordAll(payloads)
-              }
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.constantFrom(0, 1), fc.integer({ min: 0, max: 4 })), { maxLength: 30 }),
+        fc.boolean(),
+        fc.boolean(),
+        async (steps, concurrent, alone) => {
+          const { appended, spool } = spoolOf()
+          const ids = [0, 0]
+          const step = (sessions: ReadonlyArray<SessionAudit>, [who, n]: readonly [number, number]) =>
+            Effect.suspend(() => {
+              const s = sessions[alone ? 0 : who]!
+              const payloads = Array.from({ length: n }, () => result(ids[alone ? 0 : who]!++))
+              return n === 1 ? s.record(payloads[0]!) : s.recordAll(payloads)
             })
+          await withSessions(log(spool), alone ? ["a"] : ["a", "b"], (sessions) =>
+            Effect.forEach(steps, (st) => step(sessions, st), { concurrency: concurrent ? "unbounded" : 1, discard: true })
           )
-        )
-        const got = events(appended)
-        for (const who of ["a", "b"] as const) {
-          const mine = got.filter((e) => e.sessionId === who)
-          expect(mine.map((e) => e.sequence)).toEqual(mine.map((_, i) => i))
-          expect(mine.map((e) => (e.payload as { statementId: number }).statementId)).toEqual(mine.map((_, i) => i))
-          expect(new Set(mine.map((e) => e.eventId)).size).toBe(mine.length)
+          const got = events(appended)
+          for (const who of ["a", "b"]) {
+            const mine = got.filter((e) => e.sessionId === who)
+            expect(mine.map((e) => e.sequence)).toEqual(mine.map((_, i) => i))
+            expect(mine.map((e) => (e.payload as { statementId: number }).statementId)).toEqual(mine.map((_, i) => i))
+            expect(new Set(mine.map((e) => e.eventId)).size).toBe(mine.length)
+          }
+          expect(got.length).toBe(ids[0]! + ids[1]!)
         }
-        expect(got.length).toBe(ids.a + ids.b)
-      }),
-      { numRuns: 50 }
+      ),
+      { numRuns: 60 }
     )
+  })
+
+  it("a session alone appends at once; with others open, the recordings of one turn go to the spool in one append, before any of them returns", async () => {
+    const { appended, spool } = spoolOf()
+    const l = log(spool)
+    await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+      const a = yield* l.session("a")
+      Effect.runSync(a.record(result(0))) // synchronous: no turn to wait for
+      expect(appended.length).toBe(1)
+      const b = yield* l.session("b")
+      const c = yield* l.session("c")
+      const returned: Array<number> = []
+      yield* Effect.forEach([a, b, c], (s) => s.recordAll([result(1), result(2)]).pipe(Effect.tap(() => Effect.sync(() => void returned.push(appended.length)))), { concurrency: "unbounded" })
+      expect(appended.length).toBe(2)
+      expect(appended[1]!.length).toBe(6)
+      expect(returned).toEqual([2, 2, 2])
+    })))
+    // once the others closed, a session is alone again
+    const alone = Effect.scoped(Effect.flatMap(l.session("d"), (d) => d.record(result(0))))
+    Effect.runSync(alone)
+    expect(appended.length).toBe(3)
+  })
+
+  it("a failed group append refuses every member; an event that cannot be encoded fails only its own member", async () => {
+    const { appended, spool, failWith } = spoolOf()
+    failWith("write failed: EIO")
+    const refused = await withSessions(log(spool), ["a", "b"], (sessions) =>
+      Effect.forEach(sessions, (s) => Effect.result(s.record(result(0))), { concurrency: "unbounded" })
+    )
+    expect(refused.map((r) => Result.isFailure(r) && r.failure.reason)).toEqual(["write failed: EIO", "write failed: EIO"])
+    failWith(undefined)
+    const encode = (e: AuditEvent) => {
+      if (e.sessionId === "bad") throw new Error("not encodable")
+      return toSpoolRecord(e)
+    }
+    const exits = await withSessions(log(spool, encode), ["a", "bad", "b"], (sessions) =>
+      Effect.forEach(sessions, (s) => Effect.exit(s.record(result(1))), { concurrency: "unbounded" })
+    )
+    expect(exits.map((e) => (Exit.isSuccess(e) ? "ok" : Cause.hasDies(e.cause) ? "died" : "failed"))).toEqual(["ok", "died", "ok"])
+    expect(events(appended).map((e) => e.sessionId)).toEqual(["a", "b"])
+  })
+
+  it("the members of a group get their answer even when its leader is interrupted", async () => {
+    const { appended, spool } = spoolOf()
+    await withSessions(log(spool), ["a", "b"], ([a, b]) =>
+      Effect.gen(function* () {
+        const leader = yield* Effect.forkChild(a!.record(result(0)))
+        yield* Effect.yieldNow
+        const member = yield* Effect.forkChild(b!.record(result(0)))
+        yield* Fiber.interrupt(leader)
+        yield* Fiber.join(member)
+      })
+    )
+    expect(events(appended).map((e) => e.sessionId)).toEqual(["a", "b"])
   })
 
   it("past refuseAboveBytes (onFull refuse) new statements are refused, while events of what was let through still go to the spool", async () => {
     const { appended, spool, fill } = spoolOf()
-    const log = makeAuditLog({ encode: toSpoolRecord, spool, onFull: "refuse", refuseAboveBytes: 1000, gateway: "g" })
-    const s = log.session("s")
-    await Effect.runPromise(s.recordAll([result(0), result(1)]))
-    expect(s.refusal()).toBeUndefined()
-    fill()
-    expect(s.refusal()).toBe("the audit spool is full: 2000 bytes wait for delivery, and new statements are refused above 1000")
-    await Effect.runPromise(s.recordAll([result(2), result(3)]))
+    await withSessions(log(spool), ["s"], ([s]) =>
+      Effect.gen(function* () {
+        yield* s!.recordAll([result(0), result(1)])
+        expect(s!.refusal()).toBeUndefined()
+        fill()
+        expect(s!.refusal()).toBe("the audit spool is full: 2000 bytes wait for delivery, and new statements are refused above 1000")
+        yield* s!.recordAll([result(2), result(3)])
+      })
+    )
     expect(events(appended).map((e) => e.sequence)).toEqual([0, 1, 2, 3])
     // with onFull drop nothing is refused: the spool drops and alarms
     const dropping = makeAuditLog({ encode: toSpoolRecord, spool, onFull: "drop", refuseAboveBytes: 1000, gateway: "g" })
-    expect(dropping.session("t").refusal()).toBeUndefined()
+    expect(await withSessions(dropping, ["t"], ([t]) => Effect.sync(() => t!.refusal()))).toBeUndefined()
   })
 
   it("a failed append refuses that recording and, by refusal(), the next statements, until an append succeeds again", async () => {
     const { appended, spool, failWith } = spoolOf()
-    const log = makeAuditLog({ encode: toSpoolRecord, spool, onFull: "refuse", refuseAboveBytes: 1000, gateway: "g" })
-    const s = log.session("s")
-    failWith("write failed: ENOSPC")
-    const failed = await Effect.runPromise(Effect.result(s.record(result(0))))
-    expect(Result.isFailure(failed) && failed.failure.reason).toBe("write failed: ENOSPC")
-    expect(s.refusal()).toBe("write failed: ENOSPC")
-    // a session retries (a new statement records), and the spool works again
-    failWith(undefined)
-    expect(s.refusal()).toBe("write failed: ENOSPC")
-    await Effect.runPromise(s.record(result(1)))
-    expect(s.refusal()).toBeUndefined()
+    await withSessions(log(spool), ["s"], ([s]) =>
+      Effect.gen(function* () {
+        failWith("write failed: ENOSPC")
+        const failed = yield* Effect.result(s!.record(result(0)))
+        expect(Result.isFailure(failed) && failed.failure.reason).toBe("write failed: ENOSPC")
+        expect(s!.refusal()).toBe("write failed: ENOSPC")
+        // a session retries (a new statement records), and the spool works again
+        failWith(undefined)
+        expect(s!.refusal()).toBe("write failed: ENOSPC")
+        yield* s!.record(result(1))
+        expect(s!.refusal()).toBeUndefined()
+      })
+    )
     expect(events(appended).map((e) => e.sequence)).toEqual([1])
   })
 })

@@ -5,7 +5,7 @@ import { encodeFrontend, type FrontendMessage } from "../../src/codecs/pg/fronte
 import type { Classification } from "../../src/rules/classify/index.ts"
 import type { Policy } from "../../src/rules/policy/schema.ts"
 import type { LoadedPolicy } from "../../src/rules/policy/store.ts"
-import { auditOff } from "../../src/sinks/audit-log.ts"
+import { unaudited } from "../../src/sinks/audit-log.ts"
 import { ResponseTracker } from "../../src/streams/pg/responses.ts"
 import type { SessionState } from "../../src/streams/pg/session-state.ts"
 import { classify, decide, route } from "../../src/streams/pg/stages.ts"
@@ -27,7 +27,7 @@ export const sessionState = (
     classify: classifySql
   },
   enforcement: { searchPath: ["public"], searchPathVersion: 0, userFunctions: new Set(), parsed: new Map(), sqlPrepared: new Map(), cursors: new Map(), parserUnsafe: undefined },
-  audit: auditOff.session("s"),
+  audit: unaudited("s"),
   // the stages take the catalog's answers from their caller (see relay.ts); a session here never asks
   catalog: { relations: () => Effect.die("the fixture has no catalog"), invalidate: () => undefined },
   responses: new ResponseTracker(),

@@ -79,7 +79,7 @@ const runSession = (settings: GatewaySettings, client: FramedReader, clientWrite
     if (Option.isNone(loggedIn)) return
     const { hello, principal, target, server } = loggedIn.value
     const id = randomUUID()
-    const audit = (yield* AuditLog).session(id)
+    const audit = yield* (yield* AuditLog).session(id)
     const peer = yield* NetSocket
     const refused = audit.refusal()
     if (refused !== undefined) return yield* new AuditUnavailable({ reason: refused })
