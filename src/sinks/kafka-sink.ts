@@ -1,13 +1,14 @@
 /**
  * Ships spooled audit events to Kafka: an idempotent producer, acks from all in-sync
  * replicas, keyed by session id (a session stays in order on one partition), gzip
- * compressed, with the event kind and schema fingerprint in headers. Values are Avro
+ * compressed (at level 1, kafka-gzip.ts), with the event kind and schema fingerprint in headers. Values are Avro
  * single-object encoded, or in the Confluent wire format when a schema registry is set.
  */
 import { Data, Effect, type Scope } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { CompressionTypes, Kafka, logLevel, type Producer } from "kafkajs"
 import { CONFLUENT_HEADER_LENGTH, CURRENT_SCHEMA, SINGLE_OBJECT_HEADER_LENGTH } from "./avro.ts"
+import { useFastGzip } from "./kafka-gzip.ts"
 import { sessionPartitioner } from "./kafka-partitioner.ts"
 import { makeRegistryClient } from "./registry.ts"
 import type { SpooledEvent } from "./spool-record.ts"
@@ -34,6 +35,7 @@ const FINGERPRINT_HEADER = Buffer.from(CURRENT_SCHEMA.fingerprint.toString("hex"
 
 export const makeKafkaSink = (options: KafkaSinkOptions): Effect.Effect<KafkaSink, never, Scope.Scope> =>
   Effect.gen(function* () {
+    useFastGzip()
     const kafka = new Kafka({
       clientId: options.clientId,
       brokers: [...options.brokers],
