@@ -1,8 +1,9 @@
 /**
  * Ships spooled audit events to Kafka: an idempotent producer, acks from all in-sync
  * replicas, keyed by session id (a session stays in order on one partition), gzip
- * compressed (at level 1, kafka-gzip.ts), with the event kind and schema fingerprint in headers. Values are Avro
- * single-object encoded, or in the Confluent wire format when a schema registry is set.
+ * compressed (at level 1: kafka-gzip.ts), with the event kind and schema fingerprint in
+ * headers. Values are Avro single-object encoded, or in the Confluent wire format when a
+ * schema registry is set.
  */
 import { Data, Effect, type Scope } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
