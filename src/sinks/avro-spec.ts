@@ -146,8 +146,21 @@ const minSize = (t: avsc.Type, seen: Set<avsc.Type> = new Set()): number => {
 /** Items or entries of zero size cannot be bounded by the bytes left: cap them. */
 const MAX_ZERO_SIZE_ITEMS = 1_000_000
 
-/** Reads one zig-zag varint (an Avro int or long) at `start`; throws {@link MalformedAvro}. */
-export const readVarint = (buf: Buffer, start: number): { readonly value: number; readonly pos: number } => {
+/**
+ * Where the last {@link varintAt} ended. The walkers are synchronous, so one cursor shared
+ * by all of them serves: a `{ value, pos }` object a varint was most of what a check
+ * allocated, and the check runs on every event the file sink writes.
+ */
+let varintEnd = 0
+
+/** The zig-zag varint (an Avro int or long) at `start`; its end goes to {@link varintEnd}. Throws {@link MalformedAvro}. */
+const varintAt = (buf: Buffer, start: number): number => {
+  const first = buf[start]
+  if (first !== undefined && first < 0x80) {
+    // one byte: most lengths, counts and indexes
+    varintEnd = start + 1
+    return (first & 1) === 0 ? first / 2 : -(first + 1) / 2
+  }
   let pos = start
   let n = 0
   let scale = 1
@@ -157,13 +170,30 @@ export const readVarint = (buf: Buffer, start: number): { readonly value: number
     n += (b & 0x7f) * scale
     scale *= 128
     if ((b & 0x80) === 0) {
+      varintEnd = pos
       // zig-zag, the sign from the first byte (n itself is inexact beyond 2^53; lengths and counts
       // are bounded by the caller, longs range-checked)
       // (an odd n at or beyond 2^53 is below -2^52: reported as -2^53, since -(n+1)/2 would round)
-      return { value: (buf[start]! & 1) === 0 ? n / 2 : n >= 2 ** 53 ? -(2 ** 53) : -(n + 1) / 2, pos }
+      return (buf[start]! & 1) === 0 ? n / 2 : n >= 2 ** 53 ? -(2 ** 53) : -(n + 1) / 2
     }
   }
   throw new MalformedAvro("varint longer than 10 bytes", start)
+}
+
+/** Reads one zig-zag varint (an Avro int or long) at `start`; throws {@link MalformedAvro}. */
+export const readVarint = (buf: Buffer, start: number): { readonly value: number; readonly pos: number } => {
+  const value = varintAt(buf, start)
+  return { value, pos: varintEnd }
+}
+
+/** Short ASCII strings (most of an event's) are checked by a loop: a view and a native call cost more. */
+const isUtf8Between = (buf: Buffer, start: number, end: number): boolean => {
+  if (end - start <= 64) {
+    let i = start
+    while (i < end && buf[i]! < 0x80) i++
+    if (i === end) return true
+  }
+  return isUtf8(buf.subarray(start, end))
 }
 
 const compile = (t: avsc.Type, cache: Map<avsc.Type, Walker>): Walker => {
@@ -192,16 +222,15 @@ const build = (t: avsc.Type, cache: Map<avsc.Type, Walker>): Walker => {
       }
     case "int":
       return (buf, pos) => {
-        const r = readVarint(buf, pos)
-        if (r.value < -2147483648 || r.value > 2147483647) throw new MalformedAvro("int out of range", pos)
-        return r.pos
+        const value = varintAt(buf, pos)
+        if (value < -2147483648 || value > 2147483647) throw new MalformedAvro("int out of range", pos)
+        return varintEnd
       }
     case "long":
       return (buf, pos) => {
-        const r = readVarint(buf, pos)
         // below -2^52 avsc's double arithmetic decodes a different number: refuse (zig-zag odd and >= 2^53)
-        if (r.value < -(2 ** 52)) throw new MalformedAvro("long below -2^52", pos)
-        return r.pos
+        if (varintAt(buf, pos) < -(2 ** 52)) throw new MalformedAvro("long below -2^52", pos)
+        return varintEnd
       }
     case "float":
     case "double":
@@ -215,29 +244,30 @@ const build = (t: avsc.Type, cache: Map<avsc.Type, Walker>): Walker => {
     case "bytes":
     case "string":
       return (buf, pos) => {
-        const r = readVarint(buf, pos)
-        if (r.value < 0) throw new MalformedAvro(`negative ${name} length`, pos)
-        const end = r.pos + r.value
-        if (end > buf.length) throw new MalformedAvro(`${name} of ${r.value} bytes past the end`, pos, true)
-        if (name === "string" && !isUtf8(buf.subarray(r.pos, end))) throw new MalformedAvro("string is not UTF-8", r.pos)
+        const length = varintAt(buf, pos)
+        const start = varintEnd
+        if (length < 0) throw new MalformedAvro(`negative ${name} length`, pos)
+        const end = start + length
+        if (end > buf.length) throw new MalformedAvro(`${name} of ${length} bytes past the end`, pos, true)
+        if (name === "string" && !isUtf8Between(buf, start, end)) throw new MalformedAvro("string is not UTF-8", start)
         return end
       }
     case "enum": {
       const count = (t as avsc.types.EnumType).symbols.length
       return (buf, pos) => {
-        const r = readVarint(buf, pos)
-        if (r.value < 0 || r.value >= count) throw new MalformedAvro(`enum index ${r.value} of ${count}`, pos)
-        return r.pos
+        const index = varintAt(buf, pos)
+        if (index < 0 || index >= count) throw new MalformedAvro(`enum index ${index} of ${count}`, pos)
+        return varintEnd
       }
     }
     case "union:wrapped":
     case "union:unwrapped": {
       const branches = (t as avsc.types.WrappedUnionType).types.map((b) => compile(b, cache))
       return (buf, pos) => {
-        const r = readVarint(buf, pos)
-        const branch = branches[r.value]
-        if (branch === undefined) throw new MalformedAvro(`union branch ${r.value} of ${branches.length}`, pos)
-        return branch(buf, r.pos)
+        const index = varintAt(buf, pos)
+        const branch = branches[index]
+        if (branch === undefined) throw new MalformedAvro(`union branch ${index} of ${branches.length}`, pos)
+        return branch(buf, varintEnd)
       }
     }
     case "array":
@@ -251,19 +281,19 @@ const build = (t: avsc.Type, cache: Map<avsc.Type, Walker>): Walker => {
         let pos = start
         let total = 0
         for (;;) {
-          const r = readVarint(buf, pos)
-          pos = r.pos
-          let count = r.value
+          let count = varintAt(buf, pos)
+          const countEnd = varintEnd
+          pos = countEnd
           if (count === 0) return pos
           if (count < 0) {
             count = -count
-            const size = readVarint(buf, pos)
-            if (size.value < 0 || size.pos + size.value > buf.length) throw new MalformedAvro(`${name} block size past the end`, pos, true)
-            pos = size.pos
+            const size = varintAt(buf, pos)
+            if (size < 0 || varintEnd + size > buf.length) throw new MalformedAvro(`${name} block size past the end`, pos, true)
+            pos = varintEnd
           }
           total += count
           if (itemMin === 0 ? total > MAX_ZERO_SIZE_ITEMS : count > (buf.length - pos) / itemMin) {
-            throw new MalformedAvro(`${name} block of ${count} items in ${buf.length - pos} bytes`, r.pos)
+            throw new MalformedAvro(`${name} block of ${count} items in ${buf.length - pos} bytes`, countEnd)
           }
           for (let i = 0; i < count; i++) {
             if (isMap) pos = key(buf, pos)

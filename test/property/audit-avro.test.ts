@@ -5,6 +5,7 @@
  * checked-in versions is backward compatible, and the checker itself is shown to refuse
  * incompatible changes and accept compatible ones.
  */
+import { isUtf8 } from "node:buffer"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import avsc from "avsc"
@@ -29,7 +30,7 @@ import {
   schemaVersion,
   tryEncodeEvent,
 } from "../../src/sinks/avro.ts"
-import { isBackwardCompatible, parsingCanonicalForm, rabinFingerprint64 } from "../../src/sinks/avro-spec.ts"
+import { checkWellFormed, isBackwardCompatible, MalformedAvro, parsingCanonicalForm, rabinFingerprint64 } from "../../src/sinks/avro-spec.ts"
 import type { AuditEvent, Payload } from "../../src/sinks/events.ts"
 import { auditArbitraries } from "./audit-arbitraries.ts"
 
@@ -227,6 +228,36 @@ describe("audit events in Avro", () => {
       }
       expect(ok(decodeEvent(body))).toStrictEqual(event)
     })
+  })
+
+  it("the well-formedness check takes any text as UTF-8, short or long, and refuses a byte that breaks it", () => {
+    const statement = (text: string): AuditEvent => ({
+      eventId: "6f1c4b0e-8e8b-4a53-9a39-2f6a0f5b9c11",
+      sessionId: "s",
+      sequence: 0,
+      time: 0,
+      gateway: "g",
+      payload: { _tag: "Statement", statementId: 0, text, fingerprint: "f", statementClass: "read", relationsRead: [], relationsWritten: [], functions: [], via: "simple" },
+    })
+    // both sides of the 64-byte line between the ASCII loop and the native check
+    const text = fc.oneof(fc.string({ minLength: 1, maxLength: 40 }), fc.string({ unit: "grapheme", minLength: 1, maxLength: 200 }))
+    fc.assert(
+      fc.property(text, fc.nat(), fc.constantFrom(0x80, 0xbf, 0xc0, 0xf8, 0xff), (t, at, bad) => {
+        const body = encodeEvent(statement(t))
+        expect(checkWellFormed(CURRENT_SCHEMA.type, body)).toBe(body.length)
+        const bytes = Buffer.from(t, "utf8")
+        // the body ends with the text, "f", "read", three empty arrays and the enum: 11 bytes after the text
+        const start = body.length - 11 - bytes.length
+        expect(body.subarray(start, start + bytes.length)).toStrictEqual(bytes)
+        const broken = Buffer.from(body)
+        broken[start + (at % bytes.length)] = bad
+        // a lone continuation byte, an overlong lead or a byte UTF-8 never uses
+        if (isUtf8(broken.subarray(start, start + bytes.length))) return
+        expect(() => checkWellFormed(CURRENT_SCHEMA.type, broken)).toThrow(MalformedAvro)
+        expect(() => checkWellFormed(CURRENT_SCHEMA.type, broken)).toThrow(/not UTF-8/)
+      }),
+      { numRuns: 500 },
+    )
   })
 
   it("a long below -2^52 is refused, never decoded into a different number", () => {

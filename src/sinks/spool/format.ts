@@ -76,14 +76,23 @@ export const headerAt = (bytes: Uint8Array, offset: number): number => {
   return length
 }
 
-/** The end of a fully valid frame starting at `offset`, or -1. */
-export const frameEndAt = (bytes: Uint8Array, offset: number): number => {
+/**
+ * The record of a fully valid frame starting at `offset` (a view into `bytes`), or
+ * undefined. The view the CRC was computed over is the one returned: a reader makes one
+ * per record, not two.
+ */
+export const recordAt = (bytes: Uint8Array, offset: number): Buffer | undefined => {
   const buf = asBuffer(bytes)
   const length = headerAt(buf, offset)
-  if (length < 0) return -1
-  const start = offset + HEADER_BYTES
-  if (crc32(buf.subarray(start, start + length)) !== buf.readUInt32BE(offset + 4)) return -1
-  return start + length
+  if (length < 0) return undefined
+  const record = buf.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length)
+  return crc32(record) === buf.readUInt32BE(offset + 4) ? record : undefined
+}
+
+/** The end of a fully valid frame starting at `offset`, or -1. */
+const frameEndAt = (bytes: Uint8Array, offset: number): number => {
+  const record = recordAt(bytes, offset)
+  return record === undefined ? -1 : offset + HEADER_BYTES + record.length
 }
 
 /** The first offset at or after `from` where a fully valid frame starts, or -1. */

@@ -27,10 +27,10 @@ import {
   decodeAck,
   encodeAck,
   encodeFrame,
-  frameEndAt,
   HEADER_BYTES,
   MAX_RECORD_BYTES,
   parseSegmentName,
+  recordAt,
   scanSegment,
   segmentName,
   type Frame
@@ -811,12 +811,13 @@ export const openSpool = (options: SpoolOptions): Effect.Effect<Spool, SpoolFail
           const length = buf.readUInt32BE(o)
           if (o + HEADER_BYTES + length > buf.length) break
           if (out.length > 0 && dataBytes + length > limits.maxBytes) break
-          const end = frameEndAt(buf, o)
-          if (end < 0) {
+          const data = recordAt(buf, o)
+          if (data === undefined) {
             if (out.length > 0) break // deliver what is good first
             return yield* Effect.fail(corrupt(base + o, "fails its CRC"))
           }
-          out.push({ position: { segment: segment.id, offset: base + o }, data: buf.subarray(o + HEADER_BYTES, end) })
+          const end = o + HEADER_BYTES + length
+          out.push({ position: { segment: segment.id, offset: base + o }, data })
           delivered.push(segment.id, base + o, end - o)
           dataBytes += length
           o = end
