@@ -12,7 +12,7 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
 import { crc32 } from "node:zlib"
-import { encodeFrame, HEADER_BYTES, headerCheck, parseSegmentName, scanSegment, segmentName } from "../../src/sinks/spool/format.ts"
+import { encodeFrames, HEADER_BYTES, headerCheck, parseSegmentName, scanSegment, segmentName } from "../../src/sinks/spool/format.ts"
 import { openSpool, type Spool, SpoolCorrupt, SpoolFailure, SpoolFull, type SpoolOptions, type SpoolRecord } from "../../src/sinks/spool/spool.ts"
 
 const roots: Array<string> = []
@@ -112,14 +112,18 @@ describe("spool: the frame format", () => {
   it("the header check is CRC-32 of the first 8 bytes; frames scan back exactly", () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 20 }), (records) => {
-        const frames = records.map(encodeFrame)
-        frames.forEach((f, i) => {
-          expect(f.readUInt32BE(0)).toBe(records[i]!.length)
-          expect(f.readUInt32BE(4)).toBe(crc32(records[i]!))
-          expect(f.readUInt32BE(8)).toBe(crc32(f.subarray(0, 8)))
-          expect(headerCheck(f, 0)).toBe(crc32(f.subarray(0, 8)))
-        })
-        const scan = scanSegment(Buffer.concat(frames))
+        const frames = encodeFrames(records, records.reduce((n, r) => n + HEADER_BYTES + r.length, 0))
+        let at = 0
+        for (const record of records) {
+          expect(frames.readUInt32BE(at)).toBe(record.length)
+          expect(frames.readUInt32BE(at + 4)).toBe(crc32(record))
+          expect(frames.readUInt32BE(at + 8)).toBe(crc32(frames.subarray(at, at + 8)))
+          expect(headerCheck(frames, at)).toBe(crc32(frames.subarray(at, at + 8)))
+          expect(frames.subarray(at + HEADER_BYTES, at + HEADER_BYTES + record.length)).toEqual(Buffer.from(record))
+          at += HEADER_BYTES + record.length
+        }
+        expect(at).toBe(frames.length)
+        const scan = scanSegment(frames)
         expect(scan.damage).toEqual([])
         expect(scan.tail).toBeUndefined()
         expect(scan.frames.map((f) => f.length)).toEqual(records.map((r) => r.length + HEADER_BYTES))
@@ -128,7 +132,7 @@ describe("spool: the frame format", () => {
   })
 
   it("zeros are never a frame (a zero-filled tail after a power loss is a torn tail)", () => {
-    const scan = scanSegment(Buffer.concat([encodeFrame(new Uint8Array([1, 2, 3])), Buffer.alloc(4096)]))
+    const scan = scanSegment(Buffer.concat([encodeFrames([new Uint8Array([1, 2, 3])], HEADER_BYTES + 3), Buffer.alloc(4096)]))
     expect(scan.frames.length).toBe(1)
     expect(scan.tail).toMatchObject({ from: 15, to: 15 + 4096 })
   })

@@ -53,14 +53,22 @@ export const parseSegmentName = (name: string): number | undefined => {
   return Number.isSafeInteger(n) && n > 0 ? n : undefined
 }
 
-/** One frame: header and a copy of the record, so a caller that reuses its buffer cannot tear it. */
-export const encodeFrame = (record: Uint8Array): Buffer => {
-  const frame = Buffer.allocUnsafe(HEADER_BYTES + record.length)
-  frame.writeUInt32BE(record.length, 0)
-  frame.writeUInt32BE(crc32(record), 4)
-  frame.writeUInt32BE(headerCheck(frame, 0), 8)
-  frame.set(record, HEADER_BYTES)
-  return frame
+/**
+ * The frames of `records`, in order, in one buffer of `bytes` (their sizes, headers
+ * included): one allocation and one write an append, whatever its size. The records are
+ * copied, so a caller that reuses its buffers cannot tear a frame.
+ */
+export const encodeFrames = (records: ReadonlyArray<Uint8Array>, bytes: number): Buffer => {
+  const frames = Buffer.allocUnsafe(bytes)
+  let at = 0
+  for (const record of records) {
+    frames.writeUInt32BE(record.length, at)
+    frames.writeUInt32BE(crc32(record), at + 4)
+    frames.writeUInt32BE(headerCheck(frames, at), at + 8)
+    frames.set(record, at + HEADER_BYTES)
+    at += HEADER_BYTES + record.length
+  }
+  return frames
 }
 
 const asBuffer = (buf: Uint8Array): Buffer =>

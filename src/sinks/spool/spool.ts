@@ -26,7 +26,7 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import {
   decodeAck,
   encodeAck,
-  encodeFrame,
+  encodeFrames,
   HEADER_BYTES,
   MAX_RECORD_BYTES,
   parseSegmentName,
@@ -620,10 +620,8 @@ export const openSpool = (options: SpoolOptions): Effect.Effect<Spool, SpoolFail
     const writeNow = (records: ReadonlyArray<Uint8Array>, bytes: number): Effect.Effect<never, SpoolFailure> | undefined => {
       const segment = active()
       const start = segment.size
-      const frames: Array<Buffer> = []
-      for (const r of records) frames.push(encodeFrame(r))
       try {
-        writeAllSync(activeFd, frames, start)
+        writeAllSync(activeFd, [encodeFrames(records, bytes)], start)
       } catch (e) {
         unackedBytes -= bytes
         unackedRecords -= records.length
