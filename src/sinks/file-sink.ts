@@ -323,7 +323,7 @@ export const readContainerFiles = (directory: string): Effect.Effect<ReadonlyArr
 /** Compared byte by byte: a native compare, or a view to compare, costs more than the loop. */
 const isCurrentFingerprint = (message: Buffer): boolean => {
   const fingerprint = CURRENT_SCHEMA.fingerprint
-  for (let i = 0; i < 8; i++) if (message[2 + i] !== fingerprint[i]) return false
+  for (let i = 2; i < SINGLE_OBJECT_HEADER_LENGTH; i++) if (message[i] !== fingerprint[i - 2]) return false
   return true
 }
 

@@ -4,12 +4,12 @@
  * the format, the guarantees and their limits, and measurements.
  *
  * Shape: an append writes its frames to the page cache at once, with one synchronous
- * positional `writev` (so a SIGKILL loses nothing whose append returned), and a sync fiber
+ * positional write (so a SIGKILL loses nothing whose append returned), and a sync fiber
  * runs `fdatasync` every `fsyncIntervalMs` (group commit), persists the ack position and
  * deletes fully acknowledged segments. One consumer reads with `next` and acknowledges
  * with `ack`; on open everything not acknowledged is delivered again.
  *
- * Why synchronous: a `writev` of a few KB into the page cache costs about 2.6 µs of CPU
+ * Why synchronous: a write of a few KB into the page cache costs about 2.6 µs of CPU
  * on the event loop; handing it to libuv's thread pool costs about 28 µs (a futex wake and
  * a thread switch on each side; README.md, measurements). With one or two appends a
  * statement, the bench's audit cost fell from 57–267 to 32–124 µs of gateway CPU a
@@ -172,19 +172,13 @@ const nodeCall = <A>(
     })
   )
 
-/** Writes every byte of `buffers` at `position`, looping over short writes; throws the errno. */
-const writeAllSync = (fd: number, buffers: ReadonlyArray<Buffer>, position: number): void => {
-  let rest = buffers
-  let at = position
-  while (rest.length > 0) {
-    const chunk = rest.length > 1024 ? rest.slice(0, 1024) : rest // IOV_MAX
-    const written = fs.writevSync(fd, chunk as Array<Buffer>, at)
+/** Writes every byte of `data` at `position`, looping over short writes; throws the errno. */
+const writeAllSync = (fd: number, data: Buffer, position: number): void => {
+  let done = 0
+  while (done < data.length) {
+    const written = fs.writeSync(fd, data, done, data.length - done, position + done)
     if (written === 0) throw Object.assign(new Error("write wrote nothing"), { code: "EIO" })
-    at += written
-    let i = 0
-    let n = written
-    while (i < rest.length && n >= rest[i]!.length) n -= rest[i++]!.length
-    rest = n > 0 ? [rest[i]!.subarray(n), ...rest.slice(i + 1)] : rest.slice(i)
+    done += written
   }
 }
 
@@ -621,7 +615,7 @@ export const openSpool = (options: SpoolOptions): Effect.Effect<Spool, SpoolFail
       const segment = active()
       const start = segment.size
       try {
-        writeAllSync(activeFd, [encodeFrames(records, bytes)], start)
+        writeAllSync(activeFd, encodeFrames(records, bytes), start)
       } catch (e) {
         unackedBytes -= bytes
         unackedRecords -= records.length
