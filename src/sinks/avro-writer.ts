@@ -103,9 +103,11 @@ export class Output {
       this.buf[at] = bytes << 1
       this.pos = at + 1 + bytes
     } else {
+      // 64 <= bytes <= 189: a two-byte zig-zag length, written in the room already reserved
       this.buf.copyWithin(at + 2, at + 1, at + 1 + bytes)
-      this.long(bytes) // two bytes: 64 <= bytes <= 189
-      this.pos += bytes
+      this.buf[at] = ((bytes << 1) & 0x7f) | 0x80
+      this.buf[at + 1] = bytes >> 6
+      this.pos = at + 2 + bytes
     }
   }
   /**
