@@ -10,11 +10,11 @@
 import { Array as Arr, Duration, Effect, Schedule } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { Spool } from "./spool/spool.ts"
-import { fromSpoolRecord, type SpooledEvent } from "./spool-record.ts"
 
 export interface Destination<E> {
   readonly name: string
-  readonly deliver: (events: NonEmptyReadonlyArray<SpooledEvent>) => Effect.Effect<void, E>
+  /** Spool records as the audit log wrote them (spool-record.ts), oldest first. */
+  readonly deliver: (records: NonEmptyReadonlyArray<Uint8Array>) => Effect.Effect<void, E>
 }
 
 const backoff = Schedule.exponential(Duration.millis(100)).pipe(Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(5)))))
@@ -43,8 +43,7 @@ export const ship = <E extends { readonly message: string }>(spool: Spool, desti
   Effect.forever(
     Effect.gen(function* () {
       const batch = yield* spool.next(BATCH)
-      const events = Arr.map(batch, (r) => fromSpoolRecord(r.data))
-      yield* destination.deliver(events).pipe(
+      yield* destination.deliver(Arr.map(batch, (r) => r.data)).pipe(
         Effect.tapError((e) =>
           Effect.logWarning("audit delivery failed; will retry", { destination: destination.name, reason: e.message, spooled: spool.stats().records })
         ),

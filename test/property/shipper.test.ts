@@ -11,7 +11,7 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import { afterAll, describe, expect, it } from "vitest"
 import { BATCH, ship } from "../../src/sinks/shipper.ts"
 import { openSpool } from "../../src/sinks/spool/spool.ts"
-import type { SpooledEvent } from "../../src/sinks/spool-record.ts"
+import { fromSpoolRecord } from "../../src/sinks/spool-record.ts"
 
 const roots: Array<string> = []
 afterAll(() => {
@@ -35,9 +35,9 @@ const shipping = (lingerMs: number, scenario: (append: (from: number, count: num
     roots.push(directory)
     const spool = yield* openSpool({ directory, maxBytes: 64 * 1024 * 1024, segmentBytes: 1024 * 1024, fsyncIntervalMs: 5, onFull: "refuse" })
     const deliveries: Array<Delivery> = []
-    const deliver = (events: NonEmptyReadonlyArray<SpooledEvent>) =>
+    const deliver = (records: NonEmptyReadonlyArray<Uint8Array>) =>
       Effect.sync(() => {
-        deliveries.push({ at: performance.now(), events: events.map((e) => e.event.toString()) })
+        deliveries.push({ at: performance.now(), events: records.map((r) => fromSpoolRecord(r).event.toString()) })
       })
     const append = (from: number, count: number, padding = 0) =>
       spool.append(Array.from({ length: count }, (_, i) => record(from + i, padding)) as unknown as NonEmptyReadonlyArray<Uint8Array>)
