@@ -130,22 +130,27 @@ try {
   } finally {
     await sluice.stop()
   }
-  const file = readdirSync(profDir).find((f) => f.endsWith(".cpuprofile"))
-  if (!file) throw new Error(`Sluice wrote no .cpuprofile into ${profDir} (did it exit cleanly on SIGTERM?)`)
-  const profile = JSON.parse(readFileSync(join(profDir, file), "utf8")) as CpuProfile
+  // one profile a thread, named CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: thread 0 is the
+  // event loop (the data path), any other the audit delivery thread (src/sinks/delivery/thread.ts)
+  const threadOf = (f: string) => Number(f.split(".")[4])
+  const files = readdirSync(profDir).filter((f) => f.endsWith(".cpuprofile")).sort((a, b) => threadOf(a) - threadOf(b))
+  if (files[0] === undefined || threadOf(files[0]) !== 0) throw new Error(`Sluice wrote no main-thread .cpuprofile into ${profDir} (did it exit cleanly on SIGTERM?)`)
+  const sections = files.flatMap((f) => {
+    const profile = JSON.parse(readFileSync(join(profDir, f), "utf8")) as CpuProfile
+    return [`## ${threadOf(f) === 0 ? "Main thread (the event loop: the data path)" : `Thread ${threadOf(f)} (audit delivery)`}`, "", summarise(profile, Number(values.top)), ""]
+  })
   const summary = [
     `# Sluice CPU profile: pgbench -S -M ${mode} -c ${clients}, ${seconds} s, ${variant}`,
     "",
     `${new Date().toISOString()}; ${result ? `${result.tps.toFixed(0)} TPS and ${result.cpuUsPerTx?.toFixed(1)} µs CPU per transaction with the profiler on (it costs some)` : ""}. ${sluice.notes.join("; ")}`,
     "",
-    summarise(profile, Number(values.top)),
-    ""
+    ...sections
   ].join("\n")
   const out = new URL("./results/", import.meta.url).pathname
   mkdirSync(out, { recursive: true })
   writeFileSync(join(out, `profile-${variant}.md`), summary)
   console.log("\n" + summary)
-  console.log(`profile: ${join(profDir, file)} (open in Chrome DevTools or speedscope for a flame graph)`)
+  console.log(`profiles: ${files.map((f) => join(profDir, f)).join(", ")} (open in Chrome DevTools or speedscope for a flame graph)`)
   console.log(`summary: ${join(out, `profile-${variant}.md`)}`)
 } finally {
   await server.stop()
