@@ -11,6 +11,7 @@ import { CompressionTypes, Kafka, logLevel, type Producer } from "kafkajs"
 import { CONFLUENT_HEADER_LENGTH, CURRENT_SCHEMA, SINGLE_OBJECT_HEADER_LENGTH } from "./avro.ts"
 import { useFastGzip } from "./kafka-gzip.ts"
 import { sessionPartitioner } from "./kafka-partitioner.ts"
+import { useFastRecords } from "./kafka-records.ts"
 import { makeRegistryClient } from "./registry.ts"
 import type { SpooledEvent } from "./spool-record.ts"
 
@@ -37,6 +38,7 @@ const FINGERPRINT_HEADER = Buffer.from(CURRENT_SCHEMA.fingerprint.toString("hex"
 export const makeKafkaSink = (options: KafkaSinkOptions): Effect.Effect<KafkaSink, never, Scope.Scope> =>
   Effect.gen(function* () {
     useFastGzip()
+    useFastRecords()
     const kafka = new Kafka({
       clientId: options.clientId,
       brokers: [...options.brokers],
