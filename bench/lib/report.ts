@@ -231,7 +231,7 @@ const auditCost = (r: Results): string[] => {
   return [
     "### The audit's cost",
     "",
-    "The same gateway and policy (the full pipeline), with audit off, to the file sink (spool, then Avro container files) and to Kafka (spool, then the topic), from the table above. The CPU is the gateway process's: it includes encoding, spooling and shipping the events (the shipper runs inside the gateway, after the statements). The Kafka broker's own CPU is not in it, though the broker shares the machine. With Kafka, the run also checks that the events arrived (see the notes at the top).",
+    "The same gateway and policy (the full pipeline), with audit off, to the file sink (spool, then Avro container files) and to Kafka (spool, then the topic), from the table above. The CPU is the gateway process's: it includes encoding, spooling and shipping the events (the shipper runs inside the gateway, in a thread of its own, after the statements; the CPU counts every thread). The Kafka broker's own CPU is not in it, though the broker shares the machine. With Kafka, the run also checks that the events arrived (see the notes at the top).",
     "",
     table(["Mode, clients", "Audit", "TPS", "CPU µs/tx", "TPS vs audit off", "CPU µs/tx added by audit", "TPS vs relay", "CPU vs relay"], rows, 2),
     ""

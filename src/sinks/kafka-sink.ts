@@ -3,7 +3,7 @@
  * replicas, keyed by session id (a session stays in order on one partition), gzip
  * compressed (at level 1: kafka-gzip.ts), with the event kind and schema fingerprint in
  * headers. Values are Avro single-object encoded, or in the Confluent wire format when a
- * schema registry is set.
+ * schema registry is set. kafkajs sends the records; Sluice writes them (kafka-records.ts).
  */
 import { Data, Effect, type Scope } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
