@@ -11,7 +11,8 @@
  * byte value each. Anything else goes to kafkajs's own encoder. kafkajs reads the record
  * module once, when its produce request module loads, and only through `buf` and `buffer`;
  * the replacement is put into the module cache before that (test/property/kafka-records
- * checks both the bytes and that kafkajs uses it).
+ * checks the bytes against kafkajs's, that the cache holds the replacement, and that a
+ * produce request loaded after it writes batches kafkajs reads back).
  */
 import { createRequire } from "node:module"
 
