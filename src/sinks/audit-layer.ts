@@ -22,7 +22,11 @@ export const layerAudit = (config: Audit) =>
           yield* Effect.logInfo("audit trail", { spool: config.spool.directory, to: destination.name })
           // a quarter of the spool, at most 8 MiB, for the events of statements already let through
           const reserve = Math.min(Math.floor(config.spool.maxBytes / 4), 8 * 1024 * 1024)
-          return makeAuditLog({ encode: toSpoolRecord, spool, onFull: config.spool.onFull, refuseAboveBytes: config.spool.maxBytes - reserve })
+          const run = Effect.runForkWith(yield* Effect.context<never>())
+          const log = makeAuditLog({ encode: toSpoolRecord, spool, onFull: config.spool.onFull, refuseAboveBytes: config.spool.maxBytes - reserve, run })
+          // finalizers run last first: the turn in progress is written before the spool closes
+          yield* Effect.addFinalizer(() => log.flush)
+          return log
         })
       )
     : Layer.succeed(AuditLog, auditOff)

@@ -1,13 +1,14 @@
 /**
  * The audit log in front of a spool that notes what it was given: every event of a
  * session numbered 0, 1, 2, … in the order recorded, whether one at a time or several at
- * once; the recordings of one turn written in one append before any returns (group
- * writing), a failed one refusing them all and a bad event only its own; a nearly full
+ * once, waited for or later; the recordings of one turn written in one append before any
+ * returns (turn writing), a failed one refusing them all and a bad event only its own;
+ * events recorded for later lost loudly when the spool refuses them; a nearly full
  * spool refusing new statements but not the events of those let through, and a failing
  * spool refusing every statement until an append succeeds again;
  * and the spool record's own framing of an event (session id and kind in front).
  */
-import { Cause, Effect, Exit, Fiber, Result } from "effect"
+import { Cause, Effect, Exit, Fiber, Logger, Result } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
@@ -38,6 +39,9 @@ const spoolOf = () => {
   }
 }
 
+/** Lets the turn in progress end, and with it the spool append of the recordings nobody waits for. */
+const endOfTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
+
 const events = (appended: ReadonlyArray<ReadonlyArray<Uint8Array>>): Array<AuditEvent> =>
   appended.flat().map((r) => Result.getOrThrow(decodeSingleObject(fromSpoolRecord(r).event)))
 
@@ -49,24 +53,26 @@ const withSessions = <A, E>(l: ReturnType<typeof log>, ids: ReadonlyArray<string
   Effect.runPromise(Effect.scoped(Effect.flatMap(Effect.forEach(ids, (id) => l.session(id)), body)))
 
 describe("audit log", () => {
-  it("numbers each session's events in the order recorded, singly or in groups, one at a time or all in one turn", async () => {
+  it("numbers each session's events in the order recorded, singly or several at once, waited for or later, one at a time or all in one turn", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.tuple(fc.constantFrom(0, 1), fc.integer({ min: 0, max: 4 })), { maxLength: 30 }),
+        fc.array(fc.tuple(fc.constantFrom(0, 1), fc.integer({ min: 0, max: 4 }), fc.boolean()), { maxLength: 30 }),
         fc.boolean(),
         fc.boolean(),
         async (steps, concurrent, alone) => {
           const { appended, spool } = spoolOf()
           const ids = [0, 0]
-          const step = (sessions: ReadonlyArray<SessionAudit>, [who, n]: readonly [number, number]) =>
+          const step = (sessions: ReadonlyArray<SessionAudit>, [who, n, later]: readonly [number, number, boolean]) =>
             Effect.suspend(() => {
               const s = sessions[alone ? 0 : who]!
               const payloads = Array.from({ length: n }, () => result(ids[alone ? 0 : who]!++))
+              if (later) return s.recordLater(payloads)
               return n === 1 ? s.record(payloads[0]!) : s.recordAll(payloads)
             })
           await withSessions(log(spool), alone ? ["a"] : ["a", "b"], (sessions) =>
             Effect.forEach(steps, (st) => step(sessions, st), { concurrency: concurrent ? "unbounded" : 1, discard: true })
           )
+          await endOfTurn()
           const got = events(appended)
           for (const who of ["a", "b"]) {
             const mine = got.filter((e) => e.sessionId === who)
@@ -102,7 +108,7 @@ describe("audit log", () => {
     expect(appended.length).toBe(3)
   })
 
-  it("a failed group append refuses every member; an event that cannot be encoded fails only its own member", async () => {
+  it("a failed turn append refuses every recording in it; an event that cannot be encoded fails only its own recording", async () => {
     const { appended, spool, failWith } = spoolOf()
     failWith("write failed: EIO")
     const refused = await withSessions(log(spool), ["a", "b"], (sessions) =>
@@ -121,7 +127,7 @@ describe("audit log", () => {
     expect(events(appended).map((e) => e.sessionId)).toEqual(["a", "b"])
   })
 
-  it("the members of a group get their answer even when its leader is interrupted", async () => {
+  it("the recordings of a turn get their answer even when the first of them is interrupted", async () => {
     const { appended, spool } = spoolOf()
     await withSessions(log(spool), ["a", "b"], ([a, b]) =>
       Effect.gen(function* () {
@@ -133,6 +139,67 @@ describe("audit log", () => {
       })
     )
     expect(events(appended).map((e) => e.sessionId)).toEqual(["a", "b"])
+  })
+
+  it("recordLater: alone, appends at once; with others open, joins the turn's append without waiting for it, and keeps the session's order", async () => {
+    const { appended, spool } = spoolOf()
+    const l = log(spool)
+    await withSessions(l, ["a"], ([a]) => a!.recordLater([result(0)]))
+    expect(appended.map((records) => records.length)).toEqual([1])
+    appended.length = 0
+    await withSessions(l, ["a", "b"], ([a, b]) =>
+      Effect.gen(function* () {
+        yield* a!.recordLater([result(0)])
+        expect(appended.length).toBe(0)
+        // b waits for the turn's append, which carries a's result too
+        yield* b!.record(result(0))
+        expect(appended.map((records) => records.length)).toEqual([2])
+        yield* a!.recordLater([result(1), result(2)])
+        yield* l.flush
+        expect(appended.map((records) => records.length)).toEqual([2, 2])
+      })
+    )
+    expect(events(appended).map((e) => [e.sessionId, e.sequence])).toEqual([["a", 0], ["b", 0], ["a", 1], ["a", 2]])
+    // alone again while the turn it joined is still open: it must not overtake its own events
+    appended.length = 0
+    await withSessions(l, ["a"], ([a]) =>
+      Effect.gen(function* () {
+        yield* Effect.scoped(Effect.andThen(l.session("b"), a!.recordLater([result(0)])))
+        yield* a!.recordLater([result(1)])
+        yield* l.flush
+      })
+    )
+    expect(events(appended).map((e) => e.sequence)).toEqual([0, 1])
+  })
+
+  it("events recorded for later that the spool refuses, or that cannot be encoded, are lost loudly: an error log says how many and why", async () => {
+    const { spool, failWith } = spoolOf()
+    const lines: Array<string> = []
+    const logger = Logger.make((o) => void lines.push(`${o.logLevel} ${(o.message as ReadonlyArray<unknown>).map((m) => (typeof m === "string" ? m : JSON.stringify(m))).join(" ")}`))
+    const logging = Logger.layer([logger])
+    const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runFork(effect.pipe(Effect.provide(logging)))
+    const encode = (e: AuditEvent) => {
+      if (e.sessionId === "bad") throw new Error("not encodable")
+      return toSpoolRecord(e)
+    }
+    const l = makeAuditLog({ encode, spool, onFull: "refuse", refuseAboveBytes: 1000, gateway: "g", run })
+    const laterIn = (ids: ReadonlyArray<string>, payloads: ReadonlyArray<Payload>) =>
+      withSessions(l, ids, ([first]) => first!.recordLater(payloads).pipe(Effect.andThen(l.flush), Effect.provide(logging)))
+    const expected = [
+      'Error audit events lost {"lost":"2 the spool refused (write failed: ENOSPC)"}',
+      'Error audit events lost {"lost":"1 that could not be encoded (Error: not encodable)"}'
+    ]
+    // alone (appended at once) and with another session open (appended at the end of the turn)
+    for (const others of [[], ["a2"]]) {
+      failWith("write failed: ENOSPC")
+      await laterIn(["a", ...others], [result(0), result(1)])
+      expect(lines).toEqual([expected[0]])
+      failWith(undefined)
+      lines.length = 0
+      await laterIn(["bad", ...others], [result(0)])
+      expect(lines).toEqual([expected[1]])
+      lines.length = 0
+    }
   })
 
   it("past refuseAboveBytes (onFull refuse) new statements are refused, while events of what was let through still go to the spool", async () => {
