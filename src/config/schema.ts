@@ -114,6 +114,12 @@ export const Audit = Schema.Struct({
    * deliveries (less CPU per statement at low rates), each up to this much later.
    */
   lingerMs: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)).pipe(defaultTo(100)),
+  /**
+   * A delivery (one batch to Kafka or to the files) not done by then is abandoned: its
+   * thread is stopped, an error is logged, and the batch is tried again by a new one.
+   * Kafka's own retries end well within the default.
+   */
+  deliveryTimeoutMs: PositiveInt.pipe(defaultTo(120_000)),
   /** Ship to Kafka; without it, events go to Avro container files. */
   kafka: Schema.optionalKey(
     Schema.Struct({

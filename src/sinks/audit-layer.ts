@@ -17,7 +17,7 @@ export const layerAudit = (config: Audit) =>
         AuditLog,
         Effect.gen(function* () {
           const spool = yield* openSpool(config.spool)
-          const destination = yield* deliveryThread(config)
+          const destination = yield* deliveryThread(config, { timeoutMs: config.deliveryTimeoutMs })
           yield* ship(spool, destination, config.lingerMs).pipe(Effect.forkScoped)
           yield* Effect.logInfo("audit trail", { spool: config.spool.directory, to: destination.name })
           // a quarter of the spool, at most 8 MiB, for the events of statements already let through

@@ -2,7 +2,8 @@
  * The delivery thread: batches handed over in one buffer arrive intact (fast-check), a
  * real thread writes them to the file sink, a destination that cannot open stops the
  * gateway's start with its own message, a failed delivery is reported with its reason, a
- * thread that dies is replaced by the next delivery, and closing the scope ends the thread.
+ * thread that dies or does not answer in time is replaced by the next delivery, and
+ * closing the scope ends the thread.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -28,6 +29,8 @@ const tempDir = async (): Promise<string> => {
   return d
 }
 
+const failingOnce = new URL("./fixtures/delivery-worker-failing-once.ts", import.meta.url)
+
 const filesAt = (directory: string): DestinationConfig => ({ files: { directory, maxFileBytes: 1024 * 1024, maxFileAgeMs: 60_000 } })
 
 const sessionEnd = (sequence: number): AuditEvent => ({
@@ -43,11 +46,15 @@ const batch = (from: number, count: number): NonEmptyReadonlyArray<AuditEvent> =
 const records = (events: NonEmptyReadonlyArray<AuditEvent>) => events.map(toSpoolRecord) as unknown as NonEmptyReadonlyArray<Uint8Array>
 
 /** Runs `use` with a delivery thread open in its own scope, and how long closing the scope took. */
-const withThread = <A>(config: DestinationConfig, use: (deliver: (rs: NonEmptyReadonlyArray<Uint8Array>) => Promise<Exit.Exit<void, DeliveryThreadFailed>>) => Promise<A>, workerUrl?: URL) =>
+const withThread = <A>(
+  config: DestinationConfig,
+  use: (deliver: (rs: NonEmptyReadonlyArray<Uint8Array>) => Promise<Exit.Exit<void, DeliveryThreadFailed>>) => Promise<A>,
+  options: { readonly workerUrl?: URL; readonly timeoutMs?: number } = {}
+) =>
   Effect.runPromise(
     Effect.gen(function* () {
       const scope = yield* Scope.make()
-      const destination = yield* Scope.provide(scope)(workerUrl === undefined ? deliveryThread(config) : deliveryThread(config, workerUrl))
+      const destination = yield* Scope.provide(scope)(deliveryThread(config, { timeoutMs: 60_000, ...options }))
       const result = yield* Effect.promise(() => use((rs) => Effect.runPromise(Effect.exit(destination.deliver(rs)))))
       const closing = performance.now()
       yield* Scope.close(scope, Exit.void)
@@ -86,7 +93,7 @@ describe("delivery thread", () => {
   it("a destination that cannot open fails the start, with the destination's own message", async () => {
     const blocker = join(await tempDir(), "a-file")
     await writeFile(blocker, "")
-    const exit = await Effect.runPromiseExit(Effect.scoped(deliveryThread(filesAt(join(blocker, "files")))))
+    const exit = await Effect.runPromiseExit(Effect.scoped(deliveryThread(filesAt(join(blocker, "files")), { timeoutMs: 60_000 })))
     expect(exit).toMatchObject({ _tag: "Failure" })
     const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
     expect(error).toMatchObject({ _tag: "Fail", error: { _tag: "DeliveryThreadFailed" } })
@@ -105,15 +112,33 @@ describe("delivery thread", () => {
   }, 30_000)
 
   it("a thread that dies fails the delivery in progress, and the next delivery starts a new thread", async () => {
-    const directory = join(await tempDir(), "files")
+    const directory = join(await tempDir(), "crash")
     const { result } = await withThread(
       filesAt(directory),
       async (deliver) => [await deliver(records(batch(0, 5))), await deliver(records(batch(0, 5)))],
-      new URL("./fixtures/delivery-worker-crashing-once.ts", import.meta.url)
+      { workerUrl: failingOnce }
     )
     expect(result[0]).toMatchObject({ _tag: "Failure" })
     expect(Exit.isFailure(result[0]!) ? String(result[0].cause) : "").toContain("a defect in the delivery thread")
     expect(result[1]).toMatchObject({ _tag: "Success" })
     expect(await Effect.runPromise(readContainerFiles(directory))).toEqual(batch(0, 5))
+  })
+
+  it("a delivery not answered within the timeout fails, its thread is stopped, and the next delivery starts a new one", async () => {
+    const directory = join(await tempDir(), "hang")
+    const { result } = await withThread(
+      filesAt(directory),
+      async (deliver) => {
+        const started = performance.now()
+        const hung = await deliver(records(batch(0, 3)))
+        return { hung, waitedMs: performance.now() - started, next: await deliver(records(batch(0, 3))) }
+      },
+      { workerUrl: failingOnce, timeoutMs: 500 }
+    )
+    expect(Exit.isFailure(result.hung) ? String(result.hung.cause) : "").toContain("did not finish a delivery within 500 ms, so it was stopped")
+    expect(result.waitedMs).toBeGreaterThanOrEqual(450)
+    expect(result.waitedMs).toBeLessThan(5_000)
+    expect(result.next).toMatchObject({ _tag: "Success" })
+    expect(await Effect.runPromise(readContainerFiles(directory))).toEqual(batch(0, 3))
   })
 })

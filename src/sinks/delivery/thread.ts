@@ -93,6 +93,16 @@ const stop = (thread: Thread): Effect.Effect<void> =>
     send(thread, { _tag: "Stop" })
   })
 
+/** Stops a thread that did not answer in time; the next delivery starts a new one. */
+const abandon = (thread: Thread, timeoutMs: number): Effect.Effect<never, DeliveryThreadFailed> =>
+  Effect.suspend(() => {
+    const detail = `the audit delivery thread did not finish a delivery within ${timeoutMs} ms, so it was stopped`
+    thread.gone ??= detail
+    thread.pending = undefined
+    void thread.worker.terminate()
+    return Effect.fail(new DeliveryThreadFailed({ detail }))
+  })
+
 /**
  * A destination whose deliveries run in a delivery thread. Fails when the first thread
  * cannot open the destination (the gateway then does not start); later threads are
@@ -100,10 +110,15 @@ const stop = (thread: Thread): Effect.Effect<void> =>
  */
 export const deliveryThread = (
   config: DestinationConfig,
-  /** For tests: another worker script speaking protocol.ts. */
-  workerUrl: URL = WORKER
+  options: {
+    /** A delivery not answered by then stops the thread: a hung disk or connection becomes an error that repeats, not a silent stall. */
+    readonly timeoutMs: number
+    /** For tests: another worker script speaking protocol.ts. */
+    readonly workerUrl?: URL
+  }
 ): Effect.Effect<Destination<DeliveryThreadFailed>, DeliveryThreadFailed, Scope.Scope> =>
   Effect.gen(function* () {
+    const workerUrl = options.workerUrl ?? WORKER
     let thread = yield* start(config, workerUrl)
     yield* Effect.addFinalizer(() => Effect.suspend(() => stop(thread)))
     let ids = 0
@@ -124,7 +139,7 @@ export const deliveryThread = (
             const done = Deferred.makeUnsafe<void, DeliveryThreadFailed>()
             t.pending = { id, done }
             send(t, { _tag: "Deliver", id, batch: pack(records) })
-            return Deferred.await(done)
+            return Deferred.await(done).pipe(Effect.timeoutOrElse({ duration: options.timeoutMs, orElse: () => abandon(t, options.timeoutMs) }))
           })
         )
     }
