@@ -12,6 +12,7 @@ import { CONFLUENT_HEADER_LENGTH, CURRENT_SCHEMA, SINGLE_OBJECT_HEADER_LENGTH } 
 import { useFastGzip } from "./kafka-gzip.ts"
 import { sessionPartitioner } from "./kafka-partitioner.ts"
 import { useFastRecords } from "./kafka-records.ts"
+import { useQuietRequestQueue } from "./kafka-request-queue.ts"
 import { makeRegistryClient } from "./registry.ts"
 import type { SpooledEvent } from "./spool-record.ts"
 
@@ -39,6 +40,7 @@ export const makeKafkaSink = (options: KafkaSinkOptions): Effect.Effect<KafkaSin
   Effect.gen(function* () {
     useFastGzip()
     useFastRecords()
+    useQuietRequestQueue()
     const kafka = new Kafka({
       clientId: options.clientId,
       brokers: [...options.brokers],
