@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { Kafka, logLevel } from "kafkajs"
+import { useQuietRequestQueue } from "../../src/sinks/kafka-request-queue.ts"
 import { startKafka, waitForKafka, type KafkaServer } from "../../test/harness/kafka.ts"
 import { provision } from "../../test/harness/provision.ts"
 import type { AuditKafka } from "./sluice-config.ts"
@@ -30,6 +31,9 @@ const brokerServer = async (external: string | undefined): Promise<KafkaServer> 
 }
 
 export const startAuditBroker = async (env: NodeJS.ProcessEnv = process.env): Promise<AuditBroker> => {
+  // the admin client below stays connected for the whole run, in the load generators'
+  // process: without this its request queue would wake every millisecond (kafkajs #1751)
+  useQuietRequestQueue()
   const server = await brokerServer(env.SLUICE_TEST_KAFKA)
   const topic = `sluice-bench-audit-${randomBytes(4).toString("hex")}`
   const kafka = new Kafka({ clientId: "sluice-bench", brokers: server.brokers.split(","), logLevel: logLevel.NOTHING, connectionTimeout: 3_000 })
