@@ -25,23 +25,17 @@ export interface Peer {
 
 const isLast = (d: Decided): boolean => d._tag === "Malformed" || (d._tag === "Forward" && d.frame.type === FrontendType.Terminate)
 
-/** Records events of what already ran or was blocked: a failure here is an alarm, not a refusal. */
-const record = (state: SessionState, payloads: ReadonlyArray<Payload>) =>
-  payloads.length === 0
-    ? Effect.void
-    : state.audit.recordAll(payloads).pipe(
-        Effect.catch((e) => Effect.logError("audit event lost", { session: state.id, reason: e.message }))
-      )
-
 /**
  * Records the events of statements about to be sent: they are in the spool before the
  * server sees them. If the spool fails now (after `refusal()` allowed them), nothing is
- * sent and the session ends with a FATAL rather than run them unaudited.
+ * sent and the session ends with a FATAL rather than run them unaudited. The events of a
+ * batch that sends nothing (every statement blocked) are recorded the same way, but a
+ * failure to record them is an alarm, not a refusal.
  */
 const recordBeforeSending = (state: SessionState, payloads: ReadonlyArray<Payload>, sends: boolean) =>
   sends
     ? state.audit.recordAll(payloads).pipe(Effect.mapError((e) => new AuditUnavailable({ reason: e.reason })))
-    : record(state, payloads)
+    : state.audit.recordAll(payloads).pipe(Effect.catch((e) => Effect.logError("audit event lost", { session: state.id, reason: e.message })))
 
 const NOTHING_MASKED: ReadonlyMap<Allowed, ResultMasking> = new Map()
 
