@@ -7,9 +7,10 @@
  * Turn writing: the recordings made in one turn of the event loop go to the spool in one
  * append at the end of the turn (setImmediate), once the turn's I/O callbacks have run, and
  * their events are encoded in one batch. A recording the caller waits for (a statement about
- * to be sent) goes on only when that append succeeded; `recordLater` (a result, recorded
- * just after its answer went to the client) does not wait for it. Only a session alone,
- * with no turn open, appends at once: nobody could join it.
+ * to be sent) goes on only when that append succeeded. Only a session alone, with no turn
+ * open, appends at once: nobody could join it. `recordNow` (a result, about to be answered)
+ * ends the turn early: it and the turn so far are written at once, so that the answer waits
+ * for no other session and still never reaches the client before its record is in the spool.
  *
  * Measured under pgbench -S -M simple with 16 clients, the gateway on one core (CPU µs a
  * transaction, all threads; about 195 with audit off): one append a recording (2 appends a
@@ -40,12 +41,11 @@ export interface SessionAudit {
   /** Several events at once, in order: one check and one hand-off for all of them. */
   readonly recordAll: (payloads: ReadonlyArray<Payload>) => Effect.Effect<void, AuditRefused>
   /**
-   * Events of what already happened (a statement's result, answered): never refused, never
-   * failing. A session alone appends them at once; otherwise they join this turn's append
-   * and the caller goes on without waiting for it. Events the spool does not take are lost,
-   * and an error log says how many and why.
+   * Events of what already happened (a statement's result, about to be answered): written
+   * now, after the turn's recordings so far (which go with them), and never refused or
+   * failing. Events the spool does not take are lost, and an error log says how many and why.
    */
-  readonly recordLater: (payloads: ReadonlyArray<Payload>) => Effect.Effect<void>
+  readonly recordNow: (payloads: ReadonlyArray<Payload>) => Effect.Effect<void>
   /** Why recording would be refused right now, if it would: checked before a statement runs. */
   readonly refusal: () => string | undefined
 }
@@ -154,6 +154,12 @@ export const makeAuditLog = (options: {
     return appending
   }
 
+  /** Writes the turn in progress now (its append starts and, short of a roll, ends synchronously). */
+  const flush: Effect.Effect<void> = Effect.suspend(() => {
+    const appending = endTurn()
+    return appending === undefined ? Effect.void : Effect.asVoid(Fiber.await(appending))
+  })
+
   const join = (recording: Recording): void => {
     if (turn !== undefined) return void turn.push(recording)
     turn = [recording]
@@ -187,30 +193,19 @@ export const makeAuditLog = (options: {
         if (turn !== undefined || open > 1) return Effect.callback<void, AuditRefused>((resume) => join({ events, resume }))
         return append(events.map(options.encode) as unknown as NonEmptyReadonlyArray<Uint8Array>)
       })
-    const recordLater = (payloads: ReadonlyArray<Payload>): Effect.Effect<void> =>
+    const recordNow = (payloads: ReadonlyArray<Payload>): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (payloads.length === 0) return Effect.void
-        const events = numbered(payloads)
-        if (turn !== undefined || open > 1) {
-          join({ events, resume: undefined })
-          return Effect.void
-        }
-        let records: NonEmptyReadonlyArray<Uint8Array>
-        try {
-          records = events.map(options.encode) as unknown as NonEmptyReadonlyArray<Uint8Array>
-        } catch (defect) {
-          return lostEvents([unencodable(events.length, defect)])
-        }
-        return append(records).pipe(Effect.catch((e) => lostEvents([refused(events.length, e.reason)])))
+        const recording: Recording = { events: numbered(payloads), resume: undefined }
+        if (turn === undefined) turn = [recording]
+        else turn.push(recording)
+        return flush
       })
-    return { sessionId, refusal, recordAll, recordLater, record: (payload) => recordAll([payload]) }
+    return { sessionId, refusal, recordAll, recordNow, record: (payload) => recordAll([payload]) }
   }
 
   return AuditLog.of({
-    flush: Effect.suspend(() => {
-      const appending = endTurn()
-      return appending === undefined ? Effect.void : Effect.ignore(Fiber.await(appending))
-    }),
+    flush,
     session: (sessionId) =>
       Effect.acquireRelease(
         Effect.sync(() => {
@@ -228,7 +223,7 @@ export const unaudited = (sessionId: string): SessionAudit => ({
   refusal: () => undefined,
   record: () => Effect.void,
   recordAll: () => Effect.void,
-  recordLater: () => Effect.void
+  recordNow: () => Effect.void
 })
 
 /** Audit switched off by configuration: nothing is recorded, nothing is refused. For benchmarks and tests. */

@@ -120,10 +120,10 @@ const serverToClient = (client: Peer, server: Peer, state: SessionState) =>
       Effect.gen(function* () {
         const bytes = out.filter((b): b is Uint8Array => b !== undefined)
         for (const b of bytes) state.bytesToClient += b.length
-        const answer = Arr.isReadonlyArrayNonEmpty(bytes) ? client.writer.writeAll(bytes).pipe(Effect.mapError(() => new ClientGone())) : Effect.void
-        // the answer first: a result is not something to refuse, and its audit write need not
-        // hold the client; recorded even when the client is gone
-        yield* Effect.ensuring(answer, state.audit.recordLater(state.responses.takeResults()))
+        // in the spool before the client can see the answer, so a kill never loses the
+        // record of what the client got; a result is not something to refuse
+        yield* state.audit.recordNow(state.responses.takeResults())
+        if (Arr.isReadonlyArrayNonEmpty(bytes)) yield* client.writer.writeAll(bytes).pipe(Effect.mapError(() => new ClientGone()))
       })
     )
   )
