@@ -121,10 +121,14 @@ export const makeAuditLog = (options: {
   /** This turn's recordings, in the order made, until the end of the turn writes them. */
   let turn: Array<Recording> | undefined
 
-  /** Writes this turn's recordings and wakes those that wait; the append, if there was one. */
-  const endTurn = (): Fiber.Fiber<void, AuditRefused> | undefined => {
+  /**
+   * Takes this turn's recordings and gives their append, which wakes those that wait and
+   * logs what was lost. Uninterruptible: once taken, the recordings get their answer
+   * whatever happens to the fiber that runs it.
+   */
+  const takeTurn = (): Effect.Effect<void> => {
     const recordings = turn
-    if (recordings === undefined) return undefined // flushed already
+    if (recordings === undefined) return Effect.void // flushed already
     turn = undefined
     const records: Array<Uint8Array> = []
     // a bug in an event: its recording fails (as it would alone), the rest go on
@@ -138,7 +142,7 @@ export const makeAuditLog = (options: {
         defects.set(r, defect)
       }
     }
-    const settle = (exit: Exit.Exit<void, AuditRefused>): void => {
+    const settle = (exit: Exit.Exit<void, AuditRefused>): Effect.Effect<void> => {
       const lost: Array<string> = []
       for (const r of recordings) {
         const defect = defects.get(r)
@@ -146,24 +150,19 @@ export const makeAuditLog = (options: {
         else if (defects.has(r)) lost.push(unencodable(r.events.length, defect))
         else if (Exit.isFailure(exit)) lost.push(refused(r.events.length, refusalOf(exit)))
       }
-      if (lost.length > 0) run(lostEvents(lost))
+      return lost.length > 0 ? lostEvents(lost) : Effect.void
     }
-    if (!Arr.isArrayNonEmpty(records)) return void settle(Exit.void)
-    const appending = run(append(records))
-    appending.addObserver(settle)
-    return appending
+    if (!Arr.isArrayNonEmpty(records)) return Effect.suspend(() => settle(Exit.void))
+    return Effect.uninterruptible(Effect.flatMap(Effect.exit(append(records)), settle))
   }
 
-  /** Writes the turn in progress now (its append starts and, short of a roll, ends synchronously). */
-  const flush: Effect.Effect<void> = Effect.suspend(() => {
-    const appending = endTurn()
-    return appending === undefined ? Effect.void : Effect.asVoid(Fiber.await(appending))
-  })
+  /** Writes the turn in progress now, in the caller's fiber (short of a roll, synchronously). */
+  const flush: Effect.Effect<void> = Effect.suspend(takeTurn)
 
   const join = (recording: Recording): void => {
     if (turn !== undefined) return void turn.push(recording)
     turn = [recording]
-    setImmediate(() => void endTurn())
+    setImmediate(() => void run(takeTurn()))
   }
 
   const recorder = (sessionId: string): SessionAudit => {
