@@ -5,8 +5,11 @@
 #             (needs java 11+ and mvn; Maven's own cache is ~/.m2)
 #   ferretdb  FerretDB v1 built from test/harness/ferretdb (needs go 1.24+;
 #             Go's module and build caches are the defaults)
+#   registry  Apicurio Registry 2.6 (its Confluent-compatible API is the schema
+#             registry of the audit tests), the distribution Maven Central holds
+#             (needs java 17+ and mvn)
 #
-# Usage: scripts/provision.sh [kafka] [ferretdb]     (no argument: both)
+# Usage: scripts/provision.sh [kafka] [ferretdb] [registry]     (no argument: all)
 #
 # Idempotent: a finished artefact has a stamp with the hash of its inputs, and
 # is skipped when the stamp matches. Safe to run concurrently (flock).
@@ -14,6 +17,7 @@
 # Progress goes to stderr. Stdout gets one line per artefact, for the harness:
 #   SLUICE_KAFKA_LIBS=<dir of jars>
 #   SLUICE_FERRETDB_BIN=<binary>
+#   SLUICE_REGISTRY_JAR=<runner jar>
 # PostgreSQL is not built here: it comes from Debian's postgresql package.
 set -euo pipefail
 
@@ -27,16 +31,19 @@ die() { printf 'provision: %s\n' "$*" >&2; exit 1; }
 
 want_kafka=0
 want_ferretdb=0
+want_registry=0
 if [ "$#" -eq 0 ]; then
   want_kafka=1
   want_ferretdb=1
+  want_registry=1
 fi
 for arg in "$@"; do
   case "$arg" in
     kafka) want_kafka=1 ;;
     ferretdb) want_ferretdb=1 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown argument '$arg' (expected: kafka, ferretdb)" ;;
+    registry) want_registry=1 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument '$arg' (expected: kafka, ferretdb, registry)" ;;
   esac
 done
 
@@ -55,6 +62,13 @@ stamp_ok() { # stamp_file expected_hash
   [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]
 }
 
+need_java_and_maven() {
+  command -v java >/dev/null 2>&1 ||
+    die "java not found: install Debian package openjdk-17-jre-headless"
+  command -v mvn >/dev/null 2>&1 ||
+    die "mvn not found: install Debian package maven"
+}
+
 provision_kafka() {
   local version
   version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_POM")"
@@ -67,10 +81,7 @@ provision_kafka() {
   if stamp_ok "$dir/.stamp" "$hash" && [ -f "$libs/kafka_2.13-$version.jar" ]; then
     log "kafka $version: cached in $libs"
   else
-    command -v java >/dev/null 2>&1 ||
-      die "java not found: install Debian package openjdk-17-jre-headless"
-    command -v mvn >/dev/null 2>&1 ||
-      die "mvn not found: install Debian package maven"
+    need_java_and_maven
     local jv
     jv="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)"
     if [ -n "$jv" ] && [ "$jv" -lt 11 ]; then
@@ -135,5 +146,38 @@ provision_ferretdb() {
   printf 'SLUICE_FERRETDB_BIN=%s\n' "$bin"
 }
 
+REGISTRY_VERSION=2.6.13.Final
+
+provision_registry() {
+  local dir="$CACHE/apicurio-registry-$REGISTRY_VERSION"
+  local jar="$dir/apicurio-registry-app-$REGISTRY_VERSION-runner.jar"
+  local artifact="io.apicurio:apicurio-registry-app:$REGISTRY_VERSION:tar.gz:all"
+
+  if stamp_ok "$dir/.stamp" "$artifact" && [ -f "$jar" ]; then
+    log "registry $REGISTRY_VERSION: cached at $jar"
+  else
+    need_java_and_maven
+    log "registry $REGISTRY_VERSION: fetching $artifact with Maven"
+    local t0=$SECONDS
+    rm -rf "$dir.tmp"
+    mkdir -p "$dir.tmp"
+    # dependency:copy needs a project only to run in; the Kafka pom is at hand.
+    mvn -B -q --no-transfer-progress -Dstyle.color=never -f "$KAFKA_POM" \
+      dependency:copy -Dartifact="$artifact" -DoutputDirectory="$dir.tmp" 2>&1 |
+      sed 's/\x1b\[[0-9;]*m//g' >&2 ||
+      die "mvn failed to fetch $artifact (see the output above)"
+    tar xzf "$dir.tmp/apicurio-registry-app-$REGISTRY_VERSION-all.tar.gz" -C "$dir.tmp" ||
+      die "could not unpack $artifact"
+    rm "$dir.tmp/apicurio-registry-app-$REGISTRY_VERSION-all.tar.gz"
+    [ -f "$dir.tmp/$(basename "$jar")" ] || die "$artifact holds no $(basename "$jar")"
+    rm -rf "$dir"
+    mv "$dir.tmp" "$dir"
+    printf '%s\n' "$artifact" >"$dir/.stamp"
+    log "registry $REGISTRY_VERSION: ready in $((SECONDS - t0))s"
+  fi
+  printf 'SLUICE_REGISTRY_JAR=%s\n' "$jar"
+}
+
 if [ "$want_kafka" = 1 ]; then provision_kafka; fi
 if [ "$want_ferretdb" = 1 ]; then provision_ferretdb; fi
+if [ "$want_registry" = 1 ]; then provision_registry; fi

@@ -20,7 +20,7 @@ export interface KafkaServer extends KafkaInfo {
   readonly stop: () => Promise<void>
 }
 
-const findJava = (): string => {
+export const findJava = (): string => {
   const home = process.env.JAVA_HOME
   if (home && existsSync(join(home, "bin", "java"))) return join(home, "bin", "java")
   for (const dir of (process.env.PATH ?? "").split(":")) {

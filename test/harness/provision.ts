@@ -8,11 +8,12 @@ import { run } from "./process.ts"
 export interface Artefacts {
   readonly kafkaLibs?: string
   readonly ferretdbBin?: string
+  readonly registryJar?: string
 }
 
 const SCRIPT = fileURLToPath(new URL("../../scripts/provision.sh", import.meta.url))
 
-export const provision = async (parts: ReadonlyArray<"kafka" | "ferretdb">): Promise<Artefacts> => {
+export const provision = async (parts: ReadonlyArray<"kafka" | "ferretdb" | "registry">): Promise<Artefacts> => {
   if (parts.length === 0) return {}
   // Cold, this downloads jars and Go modules and builds FerretDB: minutes.
   const { stdout, stderr } = await run("provision", "bash", [SCRIPT, ...parts], {
@@ -26,7 +27,9 @@ export const provision = async (parts: ReadonlyArray<"kafka" | "ferretdb">): Pro
   }
   const kafkaLibs = built.get("SLUICE_KAFKA_LIBS")
   const ferretdbBin = built.get("SLUICE_FERRETDB_BIN")
+  const registryJar = built.get("SLUICE_REGISTRY_JAR")
   if (parts.includes("kafka") && !kafkaLibs) throw new Error(`provision: no SLUICE_KAFKA_LIBS in its output\n${stderr}`)
   if (parts.includes("ferretdb") && !ferretdbBin) throw new Error(`provision: no SLUICE_FERRETDB_BIN in its output\n${stderr}`)
-  return { ...(kafkaLibs ? { kafkaLibs } : {}), ...(ferretdbBin ? { ferretdbBin } : {}) }
+  if (parts.includes("registry") && !registryJar) throw new Error(`provision: no SLUICE_REGISTRY_JAR in its output\n${stderr}`)
+  return { ...(kafkaLibs ? { kafkaLibs } : {}), ...(ferretdbBin ? { ferretdbBin } : {}), ...(registryJar ? { registryJar } : {}) }
 }

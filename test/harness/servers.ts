@@ -1,32 +1,36 @@
 /**
  * Starts the servers the integration tests talk to: PostgreSQL first, then
- * Kafka and FerretDB (which needs PostgreSQL) in parallel. Each can be
- * replaced by a server you already run:
+ * Kafka, FerretDB (which needs PostgreSQL) and a schema registry in parallel.
+ * Each can be replaced by a server you already run:
  *
  *   SLUICE_TEST_PG_URL     superuser URL, e.g. postgres://postgres:pw@127.0.0.1:5432/postgres
  *                          (the harness creates its roles and databases there)
  *   SLUICE_TEST_KAFKA      brokers, e.g. 127.0.0.1:9092
  *   SLUICE_TEST_MONGO_URL  e.g. mongodb://user:pw@127.0.0.1:27017/?authMechanism=PLAIN
+ *   SLUICE_TEST_SCHEMA_REGISTRY  a Confluent-compatible registry API, e.g. http://127.0.0.1:8081
  */
 import { startFerretDb, useExistingMongo, type MongoInfo, type MongoServer } from "./ferretdb.ts"
 import { startKafka, waitForKafka, type KafkaInfo, type KafkaServer } from "./kafka.ts"
 import { startPostgres, useExistingPostgres, type PgInfo } from "./postgres.ts"
 import { provision } from "./provision.ts"
+import { startRegistry, useExistingRegistry, type RegistryInfo, type RegistryServer } from "./registry.ts"
 
 export type { MongoInfo } from "./ferretdb.ts"
 export type { KafkaInfo } from "./kafka.ts"
 export type { PgInfo, PgRole, PgSuperuser } from "./postgres.ts"
+export type { RegistryInfo } from "./registry.ts"
 
 /** What the tests get from `inject('servers')`: plain JSON. */
 export interface ServersInfo {
   readonly pg: PgInfo
   readonly kafka: KafkaInfo
   readonly mongo: MongoInfo
+  readonly registry: RegistryInfo
 }
 
 export interface Servers {
   readonly info: ServersInfo
-  /** Stops what the harness started (FerretDB and Kafka, then PostgreSQL). */
+  /** Stops what the harness started (FerretDB, Kafka and the registry, then PostgreSQL). */
   readonly stop: () => Promise<void>
 }
 
@@ -63,8 +67,13 @@ export const startServers = async (env: NodeJS.ProcessEnv = process.env): Promis
   const pgUrl = env.SLUICE_TEST_PG_URL
   const kafkaBrokers = env.SLUICE_TEST_KAFKA
   const mongoUrl = env.SLUICE_TEST_MONGO_URL
+  const registryUrl = env.SLUICE_TEST_SCHEMA_REGISTRY
 
-  const parts = [...(kafkaBrokers ? [] : ["kafka" as const]), ...(mongoUrl ? [] : ["ferretdb" as const])]
+  const parts = [
+    ...(kafkaBrokers ? [] : ["kafka" as const]),
+    ...(mongoUrl ? [] : ["ferretdb" as const]),
+    ...(registryUrl ? [] : ["registry" as const])
+  ]
   // Provisioning and PostgreSQL overlap; both must succeed.
   const [artefacts, pgServer] = await settle([
     provision(parts),
@@ -73,8 +82,9 @@ export const startServers = async (env: NodeJS.ProcessEnv = process.env): Promis
 
   let kafka: KafkaServer
   let mongo: MongoServer
+  let registry: RegistryServer
   try {
-    ;[kafka, mongo] = await settle([
+    ;[kafka, mongo, registry] = await settle([
       kafkaBrokers ? useExistingKafka(kafkaBrokers) : startKafka(artefacts.kafkaLibs ?? ""),
       mongoUrl
         ? useExistingMongo(mongoUrl)
@@ -83,6 +93,7 @@ export const startServers = async (env: NodeJS.ProcessEnv = process.env): Promis
             port: pgServer.port,
             superuser: { connectionString: pgServer.superuser.url },
           }),
+      registryUrl ? useExistingRegistry(registryUrl) : startRegistry(artefacts.registryJar ?? ""),
     ])
   } catch (err) {
     await pgServer.stop().catch(() => {})
@@ -92,9 +103,12 @@ export const startServers = async (env: NodeJS.ProcessEnv = process.env): Promis
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
-      await Promise.allSettled([mongo.stop(), kafka.stop()])
+      await Promise.allSettled([mongo.stop(), kafka.stop(), registry.stop()])
       await pgServer.stop()
     })())
 
-  return { info: { pg: withoutStop(pgServer), kafka: withoutStop(kafka), mongo: withoutStop(mongo) }, stop }
+  return {
+    info: { pg: withoutStop(pgServer), kafka: withoutStop(kafka), mongo: withoutStop(mongo), registry: withoutStop(registry) },
+    stop
+  }
 }

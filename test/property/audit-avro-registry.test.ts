@@ -1,9 +1,10 @@
 /**
  * The Confluent Schema Registry client, against a registry fake served by this test over
- * loopback. The fake is a protocol fake for the client only (Confluent's registry is not
- * available offline): it speaks the REST calls the client makes (register a schema under
- * a subject, fetch a schema by id) with the registry's status codes and error bodies.
- * The encoding itself is verified independently: by fastavro in
+ * loopback: it speaks the REST calls the client makes (register a schema under a subject,
+ * fetch a schema by id) and gives, on demand, the failures a real registry gives only
+ * sometimes (status codes, error bodies, answers that are not the API's). The client
+ * against a real registry (Apicurio's Confluent-compatible API) is proved in
+ * test/integration/audit-registry.test.ts; the encoding, by fastavro in
  * test/integration/audit-interop.test.ts.
  */
 import { createServer, type IncomingMessage, type Server } from "node:http"

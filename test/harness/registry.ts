@@ -1,0 +1,79 @@
+/**
+ * A schema registry for the audit tests: Apicurio Registry 2.6 (in-memory storage), from
+ * the distribution scripts/provision.sh fetched, on 127.0.0.1. Sluice talks to it through
+ * its Confluent-compatible API, which is what `url` points at.
+ */
+import { join } from "node:path"
+import { findJava } from "./kafka.ts"
+import { freePort } from "./free-port.ts"
+import { logTail, makeTempDir, removeTempDir, spawnTracked } from "./process.ts"
+
+export interface RegistryInfo {
+  /** The Confluent-compatible API's base URL, e.g. http://127.0.0.1:40123/apis/ccompat/v7. */
+  readonly url: string
+  /** True when the harness started this registry. */
+  readonly managed: boolean
+}
+
+export interface RegistryServer extends RegistryInfo {
+  readonly stop: () => Promise<void>
+}
+
+/** Asks for the subject list until the registry answers it. */
+export const waitForRegistry = async (url: string, opts: { timeoutMs: number; failed?: () => Error | undefined }): Promise<void> => {
+  const deadline = Date.now() + opts.timeoutMs
+  let last = "no answer yet"
+  for (;;) {
+    const failure = opts.failed?.()
+    if (failure) throw failure
+    try {
+      const res = await fetch(`${url}/subjects`, { signal: AbortSignal.timeout(2_000) })
+      if (res.ok) return
+      last = `HTTP ${res.status}`
+    } catch (e) {
+      last = String(e)
+    }
+    if (Date.now() > deadline) throw new Error(`schema registry at ${url} was not ready within ${opts.timeoutMs} ms: ${last}`)
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+}
+
+export const useExistingRegistry = async (url: string): Promise<RegistryServer> => {
+  await waitForRegistry(url, { timeoutMs: 15_000 })
+  return { url, managed: false, stop: async () => {} }
+}
+
+export const startRegistry = async (jar: string): Promise<RegistryServer> => {
+  const dir = makeTempDir("sluice-registry-")
+  const logFile = join(dir, "registry.log")
+  try {
+    const port = await freePort()
+    const server = await spawnTracked({
+      name: "schema registry",
+      command: findJava(),
+      args: ["-Xmx256m", `-Dquarkus.http.host=127.0.0.1`, `-Dquarkus.http.port=${port}`, "-jar", jar],
+      logFile,
+      cwd: dir
+    })
+    const stop = async (): Promise<void> => {
+      await server.stop({ graceMs: 5000 })
+      removeTempDir(dir)
+    }
+    const url = `http://127.0.0.1:${port}/apis/ccompat/v7`
+    try {
+      const failed = (): Error | undefined => {
+        const exit = server.exit()
+        return exit && new Error(`the schema registry exited (${exit.signal ?? exit.code}) while starting`)
+      }
+      await waitForRegistry(url, { timeoutMs: 90_000, failed })
+    } catch (err) {
+      const tail = logTail(logFile)
+      await stop().catch(() => {})
+      throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- registry.log (tail) ---\n${tail}`)
+    }
+    return { url, managed: true, stop }
+  } catch (err) {
+    removeTempDir(dir)
+    throw err
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The audit trail to Kafka with a schema registry (issue 4: "use the Confluent wire format,
+ * registering the schema and caching its id"), against a real registry: the harness's
+ * Apicurio Registry, through its Confluent-compatible API. Every message is `00` + the id
+ * the registry gave + the body; the registry holds exactly the schema Sluice writes, under
+ * `<topic>-value`, once, even after a second gateway registered it again; the body decodes
+ * with the schema fetched from the registry by id; `sluice replay` reads the topic back
+ * through the registry.
+ */
+import { randomUUID } from "node:crypto"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import avsc from "avsc"
+import { Kafka, logLevel } from "kafkajs"
+import pg from "pg"
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
+import { CURRENT_SCHEMA, decodeConfluent } from "../../src/sinks/avro.ts"
+import { parsingCanonicalForm } from "../../src/sinks/avro-spec.ts"
+import type { AuditEvent } from "../../src/sinks/events.ts"
+import { consumeTopic, kinds, pollUntil, type TopicMessage } from "./support/audit-trail.ts"
+import { defaultConfig, type Gateway, startGateway } from "./support/gateway.ts"
+import { runCommand } from "./support/policy-clients.ts"
+
+const BIN = new URL("../../bin/sluice.js", import.meta.url).pathname
+const POLICY = {
+  version: 1,
+  defaults: { "*": { action: "allow" } },
+  rules: [{ id: "no-ddl", match: { classes: ["ddl"] }, action: "block", message: "no DDL here" }]
+}
+
+const getJson = async (url: string): Promise<unknown> => {
+  const res = await fetch(url)
+  if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status} ${await res.text()}`)
+  return res.json()
+}
+
+describe("audit trail to Kafka with a schema registry", () => {
+  const { kafka, registry } = inject("servers")
+  const topic = `sluice-audit-registry-${randomUUID().slice(0, 8)}`
+  const subject = `${topic}-value`
+  const work = mkdtempSync(join(tmpdir(), "sluice-audit-registry-"))
+  const gateways: Array<Gateway> = []
+  let messages: Array<TopicMessage>
+  let sessions: Array<string>
+
+  /** A gateway writing to the topic through the registry; runs one session and ends it. */
+  const session = async (name: string): Promise<void> => {
+    const gw = await startGateway(
+      (port) => ({
+        ...defaultConfig(port),
+        audit: {
+          spool: { directory: join(work, `spool-${name}`) },
+          kafka: { brokers: kafka.brokers.split(","), topic, clientId: `sluice-registry-${name}`, schemaRegistryUrl: registry.url }
+        }
+      }),
+      POLICY
+    )
+    gateways.push(gw)
+    const c = new pg.Client({ ...gw.connection(), application_name: `registry-${name}`, query_timeout: 5_000 })
+    c.on("error", () => {})
+    await c.connect()
+    await c.query("SELECT 1 AS one")
+    await c.query("SELECT $1::text AS two", ["two"])
+    await expect(c.query("CREATE TABLE sluice_registry_blocked (id int)")).rejects.toThrow("no DDL here")
+    const { rows } = await c.query<{ id: string }>("SELECT pg_backend_pid()::text AS id")
+    expect(rows).toHaveLength(1)
+    await c.end()
+  }
+
+  beforeAll(async () => {
+    const admin = new Kafka({ clientId: "sluice-test-admin", brokers: kafka.brokers.split(","), logLevel: logLevel.NOTHING }).admin()
+    await admin.connect()
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true })
+    await admin.disconnect()
+    // the second gateway starts after the first registered: it must get the same id back
+    await session("first")
+    await session("second")
+    messages = await pollUntil(
+      () => consumeTopic(kafka.brokers, topic),
+      (ms) => ms.filter((m) => m.headers["sluice-event-kind"] === "SessionEnd").length === 2,
+      `both sessions' SessionEnd on ${topic}`,
+      60_000,
+      500
+    )
+    sessions = [...new Set(messages.map((m) => m.key ?? "(no key)"))]
+  }, 120_000)
+
+  afterAll(async () => {
+    for (const gw of gateways) await gw.stop()
+    rmSync(work, { recursive: true, force: true })
+  })
+
+  it("registers the schema Sluice writes under <topic>-value, once", async () => {
+    expect(await getJson(`${registry.url}/subjects`)).toContain(subject)
+    expect(await getJson(`${registry.url}/subjects/${subject}/versions`)).toEqual([1])
+    const latest = (await getJson(`${registry.url}/subjects/${subject}/versions/latest`)) as { id: number; schema: string }
+    expect(parsingCanonicalForm(JSON.parse(latest.schema))).toBe(CURRENT_SCHEMA.canonical)
+  })
+
+  it("frames every message as 00 + the registry's id + the body, which the registry's schema decodes", async () => {
+    const latest = (await getJson(`${registry.url}/subjects/${subject}/versions/latest`)) as { id: number }
+    expect(sessions).toHaveLength(2)
+    const ids = new Set(messages.map((m) => (m.value[0] === 0 ? m.value.readUInt32BE(1) : -1)))
+    expect([...ids]).toEqual([latest.id])
+    const byId = (await getJson(`${registry.url}/schemas/ids/${latest.id}`)) as { schema: string }
+    const type = avsc.Type.forSchema(JSON.parse(byId.schema) as avsc.Schema)
+    const decoded: Array<AuditEvent> = messages.map((m) => {
+      const r = decodeConfluent(m.value, (id) => (id === latest.id ? CURRENT_SCHEMA : undefined))
+      if (r._tag === "Failure") throw new Error(r.failure.reason)
+      return r.success
+    })
+    messages.forEach((m, i) => {
+      // the registry's copy of the schema reads the body as Sluice's own decoder does
+      const body = type.fromBuffer(m.value.subarray(5)) as { eventId: string; sessionId: string; sequence: number }
+      expect([body.eventId, body.sessionId, body.sequence]).toEqual([decoded[i]!.eventId, decoded[i]!.sessionId, decoded[i]!.sequence])
+      expect(m.key).toBe(decoded[i]!.sessionId)
+      expect(m.headers["sluice-event-kind"]).toBe(decoded[i]!.payload._tag)
+      expect(m.headers["sluice-schema-fingerprint"]).toBe(CURRENT_SCHEMA.fingerprint.toString("hex"))
+    })
+    for (const s of sessions) {
+      const mine = decoded.filter((e) => e.sessionId === s)
+      expect(mine.map((e) => e.sequence)).toEqual(mine.map((_, i) => i))
+      expect(kinds(mine)).toEqual(expect.arrayContaining(["SessionStart", "Statement", "Decision", "Result", "SessionEnd"]))
+      expect(mine.filter((e) => e.payload._tag === "Decision" && e.payload.verdict === "block")).toHaveLength(1)
+    }
+  })
+
+  it("sluice replay reads the session back from the topic through the registry", async () => {
+    const session = sessions[0]!
+    const r = await runCommand(process.execPath, [BIN, "replay", session, "--config", join(gateways[0]!.dir, "sluice.yaml")], { timeoutMs: 60_000 })
+    expect(r.stderr).toBe("")
+    expect(r.code).toBe(0)
+    const count = messages.filter((m) => m.key === session).length
+    expect(r.stdout.split("\n")[0]).toBe(`session ${session}: ${count} events from Kafka topic ${topic} on ${kafka.brokers}`)
+    expect(r.stdout).toMatch(/decision \d+ {2}BLOCK by rule no-ddl: no DDL here/)
+  })
+})
