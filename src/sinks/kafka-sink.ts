@@ -13,7 +13,7 @@ import { useFastGzip } from "./kafka-gzip.ts"
 import { sessionPartitioner } from "./kafka-partitioner.ts"
 import { useFastRecords } from "./kafka-records.ts"
 import { useQuietRequestQueue } from "./kafka-request-queue.ts"
-import { makeRegistryClient } from "./registry.ts"
+import { makeRegistryClient, type RegistryError } from "./registry.ts"
 import type { SpooledEvent } from "./spool-record.ts"
 
 export class KafkaUnavailable extends Data.TaggedError("KafkaUnavailable")<{ readonly detail: string }> {
@@ -30,7 +30,8 @@ export interface KafkaSinkOptions {
 }
 
 export interface KafkaSink {
-  readonly send: (events: NonEmptyReadonlyArray<SpooledEvent>) => Effect.Effect<void, KafkaUnavailable>
+  /** Fails with the registry's own error when the schema cannot be registered: it is not Kafka that is down. */
+  readonly send: (events: NonEmptyReadonlyArray<SpooledEvent>) => Effect.Effect<void, KafkaUnavailable | RegistryError>
 }
 
 // Header values as bytes (the kind's are the spool record's own): kafkajs would encode strings again for every message.
@@ -86,7 +87,7 @@ export const makeKafkaSink = (options: KafkaSinkOptions): Effect.Effect<KafkaSin
       send: (events) =>
         Effect.gen(function* () {
           if (registry !== undefined && schemaId === undefined) {
-            schemaId = yield* registry.registerForTopic(options.topic).pipe(Effect.mapError((e) => fail(e.message)))
+            schemaId = yield* registry.registerForTopic(options.topic)
           }
           const p = yield* connected
           yield* Effect.tryPromise({

@@ -43,11 +43,12 @@ export const useExistingRegistry = async (url: string): Promise<RegistryServer> 
   return { url, managed: false, stop: async () => {} }
 }
 
-export const startRegistry = async (jar: string): Promise<RegistryServer> => {
+/** Starts a registry on `port` (default: a free one). */
+export const startRegistry = async (jar: string, options: { readonly port?: number } = {}): Promise<RegistryServer> => {
   const dir = makeTempDir("sluice-registry-")
   const logFile = join(dir, "registry.log")
   try {
-    const port = await freePort()
+    const port = options.port ?? (await freePort())
     const server = await spawnTracked({
       name: "schema registry",
       command: findJava(),

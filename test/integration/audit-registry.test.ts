@@ -5,7 +5,8 @@
  * the registry gave + the body; the registry holds exactly the schema Sluice writes, under
  * `<topic>-value`, once, even after a second gateway registered it again; the body decodes
  * with the schema fetched from the registry by id; `sluice replay` reads the topic back
- * through the registry.
+ * through the registry. And a registry outage (one not started yet) holds delivery back,
+ * not the sessions: the events wait in the spool and arrive once it is up.
  */
 import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -18,9 +19,13 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
 import { CURRENT_SCHEMA, decodeConfluent } from "../../src/sinks/avro.ts"
 import { parsingCanonicalForm } from "../../src/sinks/avro-spec.ts"
 import type { AuditEvent } from "../../src/sinks/events.ts"
-import { consumeTopic, kinds, pollUntil, type TopicMessage } from "./support/audit-trail.ts"
+import { fromSpoolRecord } from "../../src/sinks/spool-record.ts"
+import { freePort } from "../harness/free-port.ts"
+import { provision } from "../harness/provision.ts"
+import { startRegistry } from "../harness/registry.ts"
+import { consumeTopic, kinds, pollUntil, spoolRecords, type TopicMessage } from "./support/audit-trail.ts"
 import { defaultConfig, type Gateway, startGateway } from "./support/gateway.ts"
-import { runCommand } from "./support/policy-clients.ts"
+import { logEntries, runCommand } from "./support/policy-clients.ts"
 
 const BIN = new URL("../../bin/sluice.js", import.meta.url).pathname
 const POLICY = {
@@ -44,19 +49,31 @@ describe("audit trail to Kafka with a schema registry", () => {
   let messages: Array<TopicMessage>
   let sessions: Array<string>
 
-  /** A gateway writing to the topic through the registry; runs one session and ends it. */
-  const session = async (name: string): Promise<void> => {
+  const createTopic = async (name: string) => {
+    const admin = new Kafka({ clientId: "sluice-test-admin", brokers: kafka.brokers.split(","), logLevel: logLevel.NOTHING }).admin()
+    await admin.connect()
+    await admin.createTopics({ topics: [{ topic: name, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true })
+    await admin.disconnect()
+  }
+
+  /** A gateway writing to `to` through the registry at `registryUrl`, its spool in `spool`. */
+  const gateway = async (to: string, registryUrl: string, spool: string): Promise<Gateway> => {
     const gw = await startGateway(
       (port) => ({
         ...defaultConfig(port),
         audit: {
-          spool: { directory: join(work, `spool-${name}`) },
-          kafka: { brokers: kafka.brokers.split(","), topic, clientId: `sluice-registry-${name}`, schemaRegistryUrl: registry.url }
+          spool: { directory: spool },
+          kafka: { brokers: kafka.brokers.split(","), topic: to, clientId: "sluice-registry-test", schemaRegistryUrl: registryUrl }
         }
       }),
       POLICY
     )
     gateways.push(gw)
+    return gw
+  }
+
+  /** One session: two reads, a blocked statement, another read. */
+  const session = async (gw: Gateway, name: string): Promise<void> => {
     const c = new pg.Client({ ...gw.connection(), application_name: `registry-${name}`, query_timeout: 5_000 })
     c.on("error", () => {})
     await c.connect()
@@ -68,17 +85,16 @@ describe("audit trail to Kafka with a schema registry", () => {
     await c.end()
   }
 
+  const sessionEnds = (ms: ReadonlyArray<TopicMessage>) => ms.filter((m) => m.headers["sluice-event-kind"] === "SessionEnd").length
+
   beforeAll(async () => {
-    const admin = new Kafka({ clientId: "sluice-test-admin", brokers: kafka.brokers.split(","), logLevel: logLevel.NOTHING }).admin()
-    await admin.connect()
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true })
-    await admin.disconnect()
+    await createTopic(topic)
     // the second gateway starts after the first registered: it must get the same id back
-    await session("first")
-    await session("second")
+    await session(await gateway(topic, registry.url, join(work, "spool-first")), "first")
+    await session(await gateway(topic, registry.url, join(work, "spool-second")), "second")
     messages = await pollUntil(
       () => consumeTopic(kafka.brokers, topic),
-      (ms) => ms.filter((m) => m.headers["sluice-event-kind"] === "SessionEnd").length === 2,
+      (ms) => sessionEnds(ms) === 2,
       `both sessions' SessionEnd on ${topic}`,
       60_000,
       500
@@ -135,4 +151,38 @@ describe("audit trail to Kafka with a schema registry", () => {
     expect(r.stdout.split("\n")[0]).toBe(`session ${session}: ${count} events from Kafka topic ${topic} on ${kafka.brokers}`)
     expect(r.stdout).toMatch(/decision \d+ {2}BLOCK by rule no-ddl: no DDL here/)
   })
+
+  it("a registry that is down holds delivery back, not the sessions: the events wait in the spool until it is up", async () => {
+    const outageTopic = `${topic}-outage`
+    await createTopic(outageTopic)
+    const port = await freePort()
+    const spool = join(work, "spool-outage")
+    const gw = await gateway(outageTopic, `http://127.0.0.1:${port}/apis/ccompat/v7`, spool)
+    await session(gw, "outage")
+    await pollUntil(async () => logEntries(gw.logs(), "audit delivery failed; will retry"), (w) => w.length > 0, "a failed delivery", 20_000)
+    // the registry's own error, not Kafka's
+    const warned = logEntries(gw.logs(), "audit delivery failed; will retry").join("\n")
+    expect(warned).toContain(`schema registry http://127.0.0.1:${port}/apis/ccompat/v7/subjects/${outageTopic}-value/versions unavailable`)
+    expect(warned).not.toContain("Kafka is unavailable")
+    expect(await consumeTopic(kafka.brokers, outageTopic)).toEqual([])
+    const records = await pollUntil(
+      async () => spoolRecords(spool).map((r) => fromSpoolRecord(r).kind.toString("utf8")),
+      (kinds) => kinds.includes("SessionEnd"),
+      "the whole session in the spool",
+      10_000
+    )
+    const spooled = records.length
+    expect(spooled).toBeGreaterThanOrEqual(10) // start, 4 × (statement, decision), results, end
+
+    const { registryJar } = await provision(["registry"])
+    const late = await startRegistry(registryJar!, { port })
+    try {
+      const arrived = await pollUntil(() => consumeTopic(kafka.brokers, outageTopic), (ms) => sessionEnds(ms) === 1, `the session on ${outageTopic}`, 60_000, 500)
+      expect(arrived).toHaveLength(spooled)
+      const { id } = (await getJson(`${late.url}/subjects/${outageTopic}-value/versions/latest`)) as { id: number }
+      expect(new Set(arrived.map((m) => `${m.value[0]}:${m.value.readUInt32BE(1)}`))).toEqual(new Set([`0:${id}`]))
+    } finally {
+      await late.stop()
+    }
+  }, 180_000)
 })
