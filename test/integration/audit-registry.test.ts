@@ -5,7 +5,8 @@
  * the registry gave + the body; the registry holds exactly the schema Sluice writes, under
  * `<topic>-value`, once, even after a second gateway registered it again; the body decodes
  * with the schema fetched from the registry by id; `sluice replay` reads the topic back
- * through the registry. And a registry outage (one not started yet) holds delivery back,
+ * through the registry. The registry's own compatibility check (Java Avro's, not avsc's)
+ * takes every schema version in order under BACKWARD. And a registry outage (one not started yet) holds delivery back,
  * not the sessions: the events wait in the spool and arrive once it is up.
  */
 import { randomUUID } from "node:crypto"
@@ -13,12 +14,14 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import avsc from "avsc"
+import { Effect } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
-import { CURRENT_SCHEMA, decodeConfluent } from "../../src/sinks/avro.ts"
+import { CURRENT_SCHEMA, decodeConfluent, SCHEMA_VERSIONS } from "../../src/sinks/avro.ts"
 import { parsingCanonicalForm } from "../../src/sinks/avro-spec.ts"
 import type { AuditEvent } from "../../src/sinks/events.ts"
+import { makeRegistryClient } from "../../src/sinks/registry.ts"
 import { fromSpoolRecord } from "../../src/sinks/spool-record.ts"
 import { freePort } from "../harness/free-port.ts"
 import { provision } from "../harness/provision.ts"
@@ -33,6 +36,8 @@ const POLICY = {
   defaults: { "*": { action: "allow" } },
   rules: [{ id: "no-ddl", match: { classes: ["ddl"] }, action: "block", message: "no DDL here" }]
 }
+
+const REGISTRY_JSON = { "content-type": "application/vnd.schemaregistry.v1+json" }
 
 const getJson = async (url: string): Promise<unknown> => {
   const res = await fetch(url)
@@ -150,6 +155,22 @@ describe("audit trail to Kafka with a schema registry", () => {
     const count = messages.filter((m) => m.key === session).length
     expect(r.stdout.split("\n")[0]).toBe(`session ${session}: ${count} events from Kafka topic ${topic} on ${kafka.brokers}`)
     expect(r.stdout).toMatch(/decision \d+ {2}BLOCK by rule no-ddl: no DDL here/)
+  })
+
+  it("the registry's compatibility check (BACKWARD) takes every schema version in order, and refuses a breaking one", async () => {
+    const compat = `sluice-compat-${randomUUID().slice(0, 8)}-value`
+    const configured = await fetch(`${registry.url}/config/${compat}`, { method: "PUT", headers: REGISTRY_JSON, body: JSON.stringify({ compatibility: "BACKWARD" }) })
+    expect(configured.status).toBe(200)
+    const client = makeRegistryClient({ url: registry.url })
+    const ids: Array<number> = []
+    for (const version of SCHEMA_VERSIONS) ids.push(await Effect.runPromise(client.register(compat, version)))
+    expect(new Set(ids).size).toBe(SCHEMA_VERSIONS.length)
+    expect(await getJson(`${registry.url}/subjects/${compat}/versions`)).toEqual(SCHEMA_VERSIONS.map((_, i) => i + 1))
+    // the check is on: a field without a default cannot be read from older events
+    const breaking = JSON.parse(CURRENT_SCHEMA.json) as { fields: Array<unknown> }
+    breaking.fields.push({ name: "mustHave", type: "string" })
+    const refused = await fetch(`${registry.url}/subjects/${compat}/versions`, { method: "POST", headers: REGISTRY_JSON, body: JSON.stringify({ schema: JSON.stringify(breaking) }) })
+    expect(refused.status).toBe(409)
   })
 
   it("a registry that is down holds delivery back, not the sessions: the events wait in the spool until it is up", async () => {
