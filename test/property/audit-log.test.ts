@@ -1,10 +1,10 @@
 /**
  * The audit log in front of a spool that notes what it was given: every event of a
  * session numbered 0, 1, 2, … in the order recorded, whether one at a time or several at
- * once, at the end of the turn or now; the recordings of one turn written in one append
+ * once, as statements or as results; the recordings of one turn written in one append
  * before any returns (turn writing), a failed one refusing them all and a bad event only
- * its own; a result recorded now ending the turn early; events recorded now lost loudly
- * when the spool refuses them; a nearly full
+ * its own; results joining the turn like statements; results' events
+ * lost loudly when the spool refuses them; a nearly full
  * spool refusing new statements but not the events of those let through, and a failing
  * spool refusing every statement until an append succeeds again;
  * and the spool record's own framing of an event (session id and kind in front).
@@ -54,7 +54,7 @@ const withSessions = <A, E>(l: ReturnType<typeof log>, ids: ReadonlyArray<string
   Effect.runPromise(Effect.scoped(Effect.flatMap(Effect.forEach(ids, (id) => l.session(id)), body)))
 
 describe("audit log", () => {
-  it("numbers each session's events in the order recorded, singly or several at once, at the end of the turn or now, one at a time or all in one turn", async () => {
+  it("numbers each session's events in the order recorded, singly or several at once, as statements or as results, one at a time or all in one turn", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.tuple(fc.constantFrom(0, 1), fc.integer({ min: 0, max: 4 }), fc.boolean()), { maxLength: 30 }),
@@ -63,11 +63,11 @@ describe("audit log", () => {
         async (steps, concurrent, alone) => {
           const { appended, spool } = spoolOf()
           const ids = [0, 0]
-          const step = (sessions: ReadonlyArray<SessionAudit>, [who, n, now]: readonly [number, number, boolean]) =>
+          const step = (sessions: ReadonlyArray<SessionAudit>, [who, n, asResults]: readonly [number, number, boolean]) =>
             Effect.suspend(() => {
               const s = sessions[alone ? 0 : who]!
               const payloads = Array.from({ length: n }, () => result(ids[alone ? 0 : who]!++))
-              if (now) return s.recordNow(payloads)
+              if (asResults) return s.recordResults(payloads)
               return n === 1 ? s.record(payloads[0]!) : s.recordAll(payloads)
             })
           await withSessions(log(spool), alone ? ["a"] : ["a", "b"], (sessions) =>
@@ -142,33 +142,31 @@ describe("audit log", () => {
     expect(events(appended).map((e) => e.sessionId)).toEqual(["a", "b"])
   })
 
-  it("recordNow: writes at once, after the turn's recordings so far and with them; the recordings it carries are answered", async () => {
+  it("recordResults: alone, appends at once; with others open, joins the turn and returns once the turn's append wrote it", async () => {
     const { appended, spool } = spoolOf()
     const l = log(spool)
     await withSessions(l, ["a"], ([a]) =>
-      Effect.gen(function* () {
-        yield* a!.recordNow([result(0)])
+      Effect.sync(() => {
+        Effect.runSync(a!.recordResults([result(0)])) // synchronous: no turn to wait for
         expect(appended.map((records) => records.length)).toEqual([1])
       })
     )
     appended.length = 0
     await withSessions(l, ["a", "b", "c"], ([a, b, c]) =>
       Effect.gen(function* () {
-        // b's and c's statements wait for the turn; a's result ends it early, after them
         const waiting = yield* Effect.forkChild(Effect.all([b!.record(result(0)), c!.recordAll([result(0), result(1)])], { concurrency: "unbounded" }))
         yield* Effect.yieldNow
         expect(appended.length).toBe(0)
-        yield* a!.recordNow([result(0), result(1)])
+        // a's result joins the turn b's and c's statements wait for: one append for all five
+        yield* a!.recordResults([result(0), result(1)])
         expect(appended.map((records) => records.length)).toEqual([5])
         yield* Fiber.join(waiting)
-        yield* l.flush
-        expect(appended.length).toBe(1)
       })
     )
     expect(events(appended).map((e) => [e.sessionId, e.sequence])).toEqual([["b", 0], ["c", 0], ["c", 1], ["a", 0], ["a", 1]])
   })
 
-  it("events recorded now that the spool refuses, or that cannot be encoded, are lost loudly: an error log says how many and why", async () => {
+  it("results' events that the spool refuses, or that cannot be encoded, are lost loudly: an error log says how many and why", async () => {
     const { spool, failWith } = spoolOf()
     const lines: Array<string> = []
     const logger = Logger.make((o) => void lines.push(`${o.logLevel} ${(o.message as ReadonlyArray<unknown>).map((m) => (typeof m === "string" ? m : JSON.stringify(m))).join(" ")}`))
@@ -180,7 +178,7 @@ describe("audit log", () => {
     }
     const l = makeAuditLog({ encode, spool, onFull: "refuse", refuseAboveBytes: 1000, gateway: "g", run })
     const nowIn = (ids: ReadonlyArray<string>, payloads: ReadonlyArray<Payload>) =>
-      withSessions(l, ids, ([first]) => first!.recordNow(payloads).pipe(Effect.provide(logging)))
+      withSessions(l, ids, ([first]) => first!.recordResults(payloads).pipe(Effect.provide(logging)))
     const expected = [
       'Error audit events lost {"lost":"2 the spool refused (write failed: ENOSPC)"}',
       'Error audit events lost {"lost":"1 that could not be encoded (Error: not encodable)"}'

@@ -122,7 +122,7 @@ const serverToClient = (client: Peer, server: Peer, state: SessionState) =>
         for (const b of bytes) state.bytesToClient += b.length
         // in the spool before the client can see the answer, so a kill never loses the
         // record of what the client got; a result is not something to refuse
-        yield* state.audit.recordNow(state.responses.takeResults())
+        yield* state.audit.recordResults(state.responses.takeResults())
         if (Arr.isReadonlyArrayNonEmpty(bytes)) yield* client.writer.writeAll(bytes).pipe(Effect.mapError(() => new ClientGone()))
       })
     )
