@@ -11,7 +11,7 @@ import { MongoClient } from "mongodb"
 import type pg from "pg"
 import { freePort, waitForPort } from "./free-port.ts"
 import { ensureRoleWithDatabase, randomPassword } from "./postgres.ts"
-import { logTail, makeTempDir, removeTempDir, spawnTracked } from "./process.ts"
+import { makeTempDir, removeTempDir, spawnTracked, untilReady } from "./process.ts"
 
 export interface MongoInfo {
   /** mongodb://host:port/ without credentials. */
@@ -110,18 +110,10 @@ export const startFerretDb = async (
     }
     const url = `mongodb://127.0.0.1:${port}/`
     const clientUrl = mongoClientUrl(url, MONGO_ROLE, password, "PLAIN")
-    try {
-      const failed = (): Error | undefined => {
-        const exit = server.exit()
-        return exit && new Error(`ferretdb exited (${exit.signal ?? exit.code}) while starting`)
-      }
+    await untilReady(server, "ferretdb", stop, async (failed) => {
       await waitForPort("127.0.0.1", port, { timeoutMs: 30_000, failed })
       await waitForMongo(clientUrl, { timeoutMs: 30_000, failed })
-    } catch (err) {
-      const tail = logTail(logFile)
-      await stop().catch(() => {})
-      throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- ferretdb.log (tail) ---\n${tail}`)
-    }
+    })
     return { url, user: MONGO_ROLE, password, authMechanism: "PLAIN", clientUrl, managed: true, stop }
   } catch (err) {
     removeTempDir(dir)

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Kafka, logLevel } from "kafkajs"
 import { freePorts } from "./free-port.ts"
-import { logTail, makeTempDir, removeTempDir, run, spawnTracked } from "./process.ts"
+import { makeTempDir, removeTempDir, run, spawnTracked, untilReady } from "./process.ts"
 
 export interface KafkaInfo {
   /** Comma-separated host:port list, e.g. "127.0.0.1:40123". */
@@ -199,20 +199,10 @@ export const startKafka = async (libsDir: string, options: StartKafkaOptions = {
       await server.stop({ graceMs: 10_000 })
       removeDir(dir)
     }
-    try {
-      await waitForKafka(brokers, {
-        timeoutMs: 120_000,
-        failed: () => {
-          const exit = server.exit()
-          return exit && new Error(`kafka exited (${exit.signal ?? exit.code}) while starting`)
-        },
-      })
+    await untilReady(server, "kafka", stop, async (failed) => {
+      await waitForKafka(brokers, { timeoutMs: 120_000, failed })
       if (!restart) await warmUpCoordinators(brokers)
-    } catch (err) {
-      const tail = logTail(logFile)
-      await stop().catch(() => {})
-      throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- kafka.log (tail) ---\n${tail}`)
-    }
+    })
     return { brokers, managed: true, stop }
   } catch (err) {
     removeDir(dir)

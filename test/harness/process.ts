@@ -12,7 +12,7 @@
 import { spawn, type ChildProcess } from "node:child_process"
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { basename, join } from "node:path"
 
 export interface Exit {
   readonly code: number | null
@@ -177,6 +177,29 @@ export const logTail = (file: string, lines = 40): string => {
     return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n")
   } catch {
     return ""
+  }
+}
+
+/**
+ * Waits until a server just spawned is ready (`ready` gets a check that fails once the
+ * process has exited); if it never is, stops it and fails with the tail of its log.
+ */
+export const untilReady = async (
+  server: Tracked,
+  what: string,
+  stop: () => Promise<void>,
+  ready: (failed: () => Error | undefined) => Promise<void>,
+): Promise<void> => {
+  const failed = (): Error | undefined => {
+    const exit = server.exit()
+    return exit && new Error(`${what} exited (${exit.signal ?? exit.code}) while starting`)
+  }
+  try {
+    await ready(failed)
+  } catch (err) {
+    const tail = logTail(server.logFile)
+    await stop().catch(() => {})
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- ${basename(server.logFile)} (tail) ---\n${tail}`)
   }
 }
 

@@ -6,7 +6,7 @@
 import { join } from "node:path"
 import { findJava } from "./kafka.ts"
 import { freePort } from "./free-port.ts"
-import { logTail, makeTempDir, removeTempDir, spawnTracked } from "./process.ts"
+import { makeTempDir, removeTempDir, spawnTracked, untilReady } from "./process.ts"
 
 export interface RegistryInfo {
   /** The Confluent-compatible API's base URL, e.g. http://127.0.0.1:40123/apis/ccompat/v7. */
@@ -61,17 +61,7 @@ export const startRegistry = async (jar: string, options: { readonly port?: numb
       removeTempDir(dir)
     }
     const url = `http://127.0.0.1:${port}/apis/ccompat/v7`
-    try {
-      const failed = (): Error | undefined => {
-        const exit = server.exit()
-        return exit && new Error(`the schema registry exited (${exit.signal ?? exit.code}) while starting`)
-      }
-      await waitForRegistry(url, { timeoutMs: 90_000, failed })
-    } catch (err) {
-      const tail = logTail(logFile)
-      await stop().catch(() => {})
-      throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- registry.log (tail) ---\n${tail}`)
-    }
+    await untilReady(server, "the schema registry", stop, (failed) => waitForRegistry(url, { timeoutMs: 90_000, failed }))
     return { url, managed: true, stop }
   } catch (err) {
     removeTempDir(dir)
