@@ -26,7 +26,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
-import { Array as Arr, Cause, Context, Data, Effect, Exit, type Fiber, Option, Result, type Scope } from "effect"
+import { Array as Arr, Cause, Context, Data, Effect, Exit, type Fiber, Option, type Scope } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { AuditEvent, Payload } from "./events.ts"
 
@@ -190,14 +190,11 @@ export const makeAuditLog = (options: {
         if (turn !== undefined || open > 1) return Effect.callback<void, AuditRefused>((resume) => join({ events, resume }))
         return append(events.map(options.encode) as unknown as NonEmptyReadonlyArray<Uint8Array>)
       })
+    // An interrupted caller is not a loss: its events stay in the turn and are written.
     const recordResults = (payloads: ReadonlyArray<Payload>): Effect.Effect<void> =>
       recordAll(payloads).pipe(
-        Effect.catchCause((cause) => {
-          const defect = Cause.findDefect(cause)
-          return lostEvents([
-            Result.isSuccess(defect) ? unencodable(payloads.length, defect.success) : refused(payloads.length, refusalOf(cause))
-          ])
-        })
+        Effect.catch((e) => lostEvents([refused(payloads.length, e.reason)])),
+        Effect.catchDefect((defect) => lostEvents([unencodable(payloads.length, defect)]))
       )
     return { sessionId, refusal, recordAll, recordResults, record: (payload) => recordAll([payload]) }
   }

@@ -166,8 +166,8 @@ describe("audit log", () => {
     expect(events(appended).map((e) => [e.sessionId, e.sequence])).toEqual([["b", 0], ["c", 0], ["c", 1], ["a", 0], ["a", 1]])
   })
 
-  it("results' events that the spool refuses, or that cannot be encoded, are lost loudly: an error log says how many and why", async () => {
-    const { spool, failWith } = spoolOf()
+  it("results' events that the spool refuses, or that cannot be encoded, are lost loudly: an error log says how many and why; an interrupted caller loses nothing", async () => {
+    const { appended, spool, failWith } = spoolOf()
     const lines: Array<string> = []
     const logger = Logger.make((o) => void lines.push(`${o.logLevel} ${(o.message as ReadonlyArray<unknown>).map((m) => (typeof m === "string" ? m : JSON.stringify(m))).join(" ")}`))
     const logging = Logger.layer([logger])
@@ -194,6 +194,18 @@ describe("audit log", () => {
       expect(lines).toEqual([expected[1]])
       lines.length = 0
     }
+    // interrupted while its results wait for the turn: they are written with it, and nothing is called lost
+    appended.length = 0
+    await withSessions(l, ["a", "b"], ([a]) =>
+      Effect.gen(function* () {
+        const waiting = yield* Effect.forkChild(a!.recordResults([result(0)]).pipe(Effect.provide(logging)))
+        yield* Effect.yieldNow
+        yield* Fiber.interrupt(waiting)
+        yield* l.flush
+      })
+    )
+    expect(lines).toEqual([])
+    expect(events(appended).map((e) => e.sessionId)).toEqual(["a"])
   })
 
   it("past refuseAboveBytes (onFull refuse) new statements are refused, while events of what was let through still go to the spool", async () => {
