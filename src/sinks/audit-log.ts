@@ -26,7 +26,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
-import { Array as Arr, Cause, Context, Data, Effect, Exit, type Fiber, Option, type Scope } from "effect"
+import { Array as Arr, Context, Data, Effect, Exit, type Fiber, type Scope } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { AuditEvent, Payload } from "./events.ts"
 
@@ -71,8 +71,8 @@ export interface AuditSpool {
 /** One recording waiting for the end of its turn. */
 interface Recording {
   readonly events: ReadonlyArray<AuditEvent>
-  /** How to wake the caller, for a recording the caller waits for. */
-  readonly resume: ((outcome: Effect.Effect<void, AuditRefused>) => void) | undefined
+  /** How to wake the caller. */
+  readonly resume: (outcome: Effect.Effect<void, AuditRefused>) => void
 }
 
 const nowMicros = (): number => Date.now() * 1000
@@ -82,10 +82,6 @@ const refused = (events: number, reason: string): string => `${events} the spool
 
 const lostEvents = (lost: ReadonlyArray<string>): Effect.Effect<void> => Effect.logError("audit events lost", { lost: lost.join("; ") })
 
-const refusalOf = (cause: Cause.Cause<AuditRefused>): string => {
-  const error = Cause.findErrorOption(cause)
-  return Option.isSome(error) ? error.value.reason : Cause.pretty(cause)
-}
 
 export const makeAuditLog = (options: {
   readonly encode: (event: AuditEvent) => Uint8Array
@@ -123,9 +119,9 @@ export const makeAuditLog = (options: {
   let turn: Array<Recording> | undefined
 
   /**
-   * Takes this turn's recordings and gives their append, which wakes those that wait and
-   * logs what was lost. Uninterruptible: once taken, the recordings get their answer
-   * whatever happens to the fiber that runs it.
+   * Takes this turn's recordings and gives their append, which wakes their callers.
+   * Uninterruptible: once taken, the recordings get their answer whatever happens to the
+   * fiber that runs it.
    */
   const takeTurn = (): Effect.Effect<void> => {
     const recordings = turn
@@ -143,18 +139,11 @@ export const makeAuditLog = (options: {
         defects.set(r, defect)
       }
     }
-    const settle = (exit: Exit.Exit<void, AuditRefused>): Effect.Effect<void> => {
-      const lost: Array<string> = []
-      for (const r of recordings) {
-        const defect = defects.get(r)
-        if (r.resume !== undefined) r.resume(defects.has(r) ? Effect.die(defect) : exit)
-        else if (defects.has(r)) lost.push(unencodable(r.events.length, defect))
-        else if (Exit.isFailure(exit)) lost.push(refused(r.events.length, refusalOf(exit.cause)))
-      }
-      return lost.length > 0 ? lostEvents(lost) : Effect.void
+    const settle = (exit: Exit.Exit<void, AuditRefused>): void => {
+      for (const r of recordings) r.resume(defects.has(r) ? Effect.die(defects.get(r)) : exit)
     }
-    if (!Arr.isArrayNonEmpty(records)) return Effect.suspend(() => settle(Exit.void))
-    return Effect.uninterruptible(Effect.flatMap(Effect.exit(append(records)), settle))
+    if (!Arr.isArrayNonEmpty(records)) return Effect.sync(() => settle(Exit.void))
+    return Effect.uninterruptible(Effect.flatMap(Effect.exit(append(records)), (exit) => Effect.sync(() => settle(exit))))
   }
 
   const join = (recording: Recording): void => {
