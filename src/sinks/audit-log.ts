@@ -42,11 +42,12 @@ export interface SessionAudit {
   /** Several events at once, in order: one check and one hand-off for all of them. */
   readonly recordAll: (payloads: ReadonlyArray<Payload>) => Effect.Effect<void, AuditRefused>
   /**
-   * Events of what already happened (a statement's result, about to be answered): recorded
-   * as `recordAll` records them (in the spool when it returns), but never refused or
-   * failing. Events the spool does not take are lost, and an error log says how many and why.
+   * Events of what is already done (a statement blocked, a result about to be answered, a
+   * session ended): recorded as `recordAll` records them (in the spool when it returns), but
+   * never refused or failing. Events the spool does not take are lost, and an error log
+   * says how many and why.
    */
-  readonly recordResults: (payloads: ReadonlyArray<Payload>) => Effect.Effect<void>
+  readonly recordDone: (payloads: ReadonlyArray<Payload>) => Effect.Effect<void>
   /** Why recording would be refused right now, if it would: checked before a statement runs. */
   readonly refusal: () => string | undefined
 }
@@ -80,7 +81,7 @@ const nowMicros = (): number => Date.now() * 1000
 const unencodable = (events: number, defect: unknown): string => `${events} that could not be encoded (${String(defect)})`
 const refused = (events: number, reason: string): string => `${events} the spool refused (${reason})`
 
-const lostEvents = (lost: ReadonlyArray<string>): Effect.Effect<void> => Effect.logError("audit events lost", { lost: lost.join("; ") })
+const lostEvents = (session: string, lost: string): Effect.Effect<void> => Effect.logError("audit events lost", { session, lost })
 
 
 export const makeAuditLog = (options: {
@@ -180,12 +181,12 @@ export const makeAuditLog = (options: {
         return append(events.map(options.encode) as unknown as NonEmptyReadonlyArray<Uint8Array>)
       })
     // An interrupted caller is not a loss: its events stay in the turn and are written.
-    const recordResults = (payloads: ReadonlyArray<Payload>): Effect.Effect<void> =>
+    const recordDone = (payloads: ReadonlyArray<Payload>): Effect.Effect<void> =>
       recordAll(payloads).pipe(
-        Effect.catch((e) => lostEvents([refused(payloads.length, e.reason)])),
-        Effect.catchDefect((defect) => lostEvents([unencodable(payloads.length, defect)]))
+        Effect.catch((e) => lostEvents(sessionId, refused(payloads.length, e.reason))),
+        Effect.catchDefect((defect) => lostEvents(sessionId, unencodable(payloads.length, defect)))
       )
-    return { sessionId, refusal, recordAll, recordResults, record: (payload) => recordAll([payload]) }
+    return { sessionId, refusal, recordAll, recordDone, record: (payload) => recordAll([payload]) }
   }
 
   return AuditLog.of({
@@ -207,7 +208,7 @@ export const unaudited = (sessionId: string): SessionAudit => ({
   refusal: () => undefined,
   record: () => Effect.void,
   recordAll: () => Effect.void,
-  recordResults: () => Effect.void
+  recordDone: () => Effect.void
 })
 
 /** Audit switched off by configuration: nothing is recorded, nothing is refused. For benchmarks and tests. */

@@ -370,7 +370,7 @@ describe("audit durability", () => {
         // the refusal came at the mark below the spool's bound: every event, the refused
         // statements' included, still fitted in the spool
         expect(gw.logs()).not.toContain("refusing appends")
-        expect(gw.logs()).not.toContain("audit event lost")
+        expect(gw.logs()).not.toContain("audit events lost")
         expect(gw.alive()).toBe(true)
       } finally {
         await gw.stop()

@@ -67,7 +67,7 @@ describe("audit log", () => {
             Effect.suspend(() => {
               const s = sessions[alone ? 0 : who]!
               const payloads = Array.from({ length: n }, () => result(ids[alone ? 0 : who]!++))
-              if (asResults) return s.recordResults(payloads)
+              if (asResults) return s.recordDone(payloads)
               return n === 1 ? s.record(payloads[0]!) : s.recordAll(payloads)
             })
           await withSessions(log(spool), alone ? ["a"] : ["a", "b"], (sessions) =>
@@ -142,12 +142,12 @@ describe("audit log", () => {
     expect(events(appended).map((e) => e.sessionId)).toEqual(["a", "b"])
   })
 
-  it("recordResults: alone, appends at once; with others open, joins the turn and returns once the turn's append wrote it", async () => {
+  it("recordDone: alone, appends at once; with others open, joins the turn and returns once the turn's append wrote it", async () => {
     const { appended, spool } = spoolOf()
     const l = log(spool)
     await withSessions(l, ["a"], ([a]) =>
       Effect.sync(() => {
-        Effect.runSync(a!.recordResults([result(0)])) // synchronous: no turn to wait for
+        Effect.runSync(a!.recordDone([result(0)])) // synchronous: no turn to wait for
         expect(appended.map((records) => records.length)).toEqual([1])
       })
     )
@@ -158,7 +158,7 @@ describe("audit log", () => {
         yield* Effect.yieldNow
         expect(appended.length).toBe(0)
         // a's result joins the turn b's and c's statements wait for: one append for all five
-        yield* a!.recordResults([result(0), result(1)])
+        yield* a!.recordDone([result(0), result(1)])
         expect(appended.map((records) => records.length)).toEqual([5])
         yield* Fiber.join(waiting)
       })
@@ -178,10 +178,10 @@ describe("audit log", () => {
     }
     const l = makeAuditLog({ encode, spool, onFull: "refuse", refuseAboveBytes: 1000, gateway: "g", run })
     const nowIn = (ids: ReadonlyArray<string>, payloads: ReadonlyArray<Payload>) =>
-      withSessions(l, ids, ([first]) => first!.recordResults(payloads).pipe(Effect.provide(logging)))
+      withSessions(l, ids, ([first]) => first!.recordDone(payloads).pipe(Effect.provide(logging)))
     const expected = [
-      'Error audit events lost {"lost":"2 the spool refused (write failed: ENOSPC)"}',
-      'Error audit events lost {"lost":"1 that could not be encoded (Error: not encodable)"}'
+      'Error audit events lost {"session":"a","lost":"2 the spool refused (write failed: ENOSPC)"}',
+      'Error audit events lost {"session":"bad","lost":"1 that could not be encoded (Error: not encodable)"}'
     ]
     // alone and with another session open
     for (const others of [[], ["a2"]]) {
@@ -198,7 +198,7 @@ describe("audit log", () => {
     appended.length = 0
     await withSessions(l, ["a", "b"], ([a]) =>
       Effect.gen(function* () {
-        const waiting = yield* Effect.forkChild(a!.recordResults([result(0)]).pipe(Effect.provide(logging)))
+        const waiting = yield* Effect.forkChild(a!.recordDone([result(0)]).pipe(Effect.provide(logging)))
         yield* Effect.yieldNow
         yield* Fiber.interrupt(waiting)
         yield* l.flush

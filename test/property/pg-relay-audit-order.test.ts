@@ -69,7 +69,7 @@ describe("relay audit ordering", () => {
       refusal: () => undefined,
       record: (p) => spooled([p]),
       recordAll: spooled,
-      recordResults: spooled
+      recordDone: spooled
     }
     const state = { ...sessionState(policy, (sql) => classifier.classify(sql)), audit }
     const frontend = (m: FrontendMessage) => encodeFrontend(m)

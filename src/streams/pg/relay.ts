@@ -29,13 +29,13 @@ const isLast = (d: Decided): boolean => d._tag === "Malformed" || (d._tag === "F
  * Records the events of statements about to be sent: they are in the spool before the
  * server sees them. If the spool fails now (after `refusal()` allowed them), nothing is
  * sent and the session ends with a FATAL rather than run them unaudited. The events of a
- * batch that sends nothing (every statement blocked) are recorded the same way, but a
- * failure to record them is an alarm, not a refusal.
+ * batch that sends nothing (every statement blocked) are of what is done: a failure to
+ * record them is an alarm, not a refusal.
  */
 const recordBeforeSending = (state: SessionState, payloads: ReadonlyArray<Payload>, sends: boolean) =>
   sends
     ? state.audit.recordAll(payloads).pipe(Effect.mapError((e) => new AuditUnavailable({ reason: e.reason })))
-    : state.audit.recordAll(payloads).pipe(Effect.catch((e) => Effect.logError("audit event lost", { session: state.id, reason: e.message })))
+    : state.audit.recordDone(payloads)
 
 const NOTHING_MASKED: ReadonlyMap<Allowed, ResultMasking> = new Map()
 
@@ -122,7 +122,7 @@ const serverToClient = (client: Peer, server: Peer, state: SessionState) =>
         for (const b of bytes) state.bytesToClient += b.length
         // in the spool before the client can see the answer, so a kill never loses the
         // record of what the client got; a result is not something to refuse
-        yield* state.audit.recordResults(state.responses.takeResults())
+        yield* state.audit.recordDone(state.responses.takeResults())
         if (Arr.isReadonlyArrayNonEmpty(bytes)) yield* client.writer.writeAll(bytes).pipe(Effect.mapError(() => new ClientGone()))
       })
     )

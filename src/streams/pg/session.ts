@@ -141,16 +141,16 @@ const runSession = (settings: GatewaySettings, client: FramedReader, clientWrite
     yield* Effect.logInfo("session started", { session: state.id, subject: principal.subject, target: target.config.name })
     yield* relay({ reader: client, writer: clientWriter }, server, state).pipe(
       Effect.onExit((exit) =>
-        audit
-          .record({
+        audit.recordDone([
+          {
             _tag: "SessionEnd",
             reason: Exit.isSuccess(exit) ? (state.serverEnded ? "server ended the session" : "client closed") : endReason(exit.cause),
             durationMicros: Math.round((performance.now() - started) * 1000),
             bytesFromClient: state.bytesFromClient,
             bytesToClient: state.bytesToClient,
             statements: state.statements.next
-          })
-          .pipe(Effect.catch((e) => Effect.logError("audit event lost", { session: id, reason: e.message })))
+          }
+        ])
       )
     )
     yield* Effect.logInfo("session ended", { session: state.id, reason: "client closed" })
