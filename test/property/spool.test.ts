@@ -167,6 +167,67 @@ describe("spool: round trips", () => {
     )
   })
 
+  it("reads, acks and rewinds between appends deliver every record in order, from memory or the files (any recentBytes)", async () => {
+    const step = fc.record({ batch: fc.array(record, { minLength: 1, maxLength: 6 }), read: fc.nat(8), ack: fc.boolean(), rewind: fc.boolean() })
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 25 }), fc.integer({ min: 16, max: 3000 }), fc.integer({ min: 0, max: 4000 }), limits, async (steps, segmentBytes, recentBytes, lim) => {
+        const dir = tempDir()
+        await run(Effect.gen(function*() {
+          const spool = yield* openSpool(defaults(dir, { segmentBytes, recentBytes }))
+          // the model: every record appended, how far the reader got, how far it acknowledged
+          const all: Array<Uint8Array> = []
+          let read = 0
+          let acked = 0
+          let lastRead: SpoolRecord["position"] | undefined
+          for (const s of steps) {
+            yield* spool.append(s.batch as unknown as NonEmptyReadonlyArray<Uint8Array>)
+            all.push(...s.batch)
+            const got: Array<SpoolRecord> = []
+            for (const want = Math.min(s.read, all.length - read); got.length < want;) {
+              got.push(...(yield* spool.next({ maxRecords: Math.min(lim.maxRecords, want - got.length), maxBytes: lim.maxBytes })))
+            }
+            expect(bytesOf(got)).toEqual(hex(all.slice(read, read + got.length)))
+            read += got.length
+            if (got.length > 0) lastRead = got[got.length - 1]!.position
+            if (s.ack && lastRead !== undefined && read > acked) {
+              yield* spool.ack(lastRead)
+              acked = read
+            }
+            if (s.rewind) {
+              yield* spool.rewind()
+              read = acked
+            }
+          }
+          expect(bytesOf(yield* take(spool, all.length - read, lim))).toEqual(hex(all.slice(read)))
+        }))
+      }),
+      { numRuns: 60 }
+    )
+  })
+
+  it("a reader that keeps up gets the latest appends from memory; one further behind than recentBytes reads the files", async () => {
+    const dir = tempDir()
+    const record = (fill: number) => new Uint8Array(100).fill(fill)
+    // damage the file under a record once written: only a read of the file can see it
+    const damage = (offset: number) => {
+      const fd = fs.openSync(path.join(dir, segmentFiles(dir)[0]!), "r+")
+      fs.writeSync(fd, Buffer.from([0xff]), 0, 1, offset + HEADER_BYTES + 5)
+      fs.closeSync(fd)
+    }
+    const frame = HEADER_BYTES + 100
+    await run(Effect.gen(function*() {
+      const spool = yield* openSpool(defaults(dir, { segmentBytes: 1 << 20, recentBytes: 3 * frame }))
+      yield* spool.append([record(1)])
+      damage(0)
+      expect(bytesOf(yield* spool.next({ maxRecords: 10, maxBytes: 1 << 20 }))).toEqual(hex([record(1)]))
+      // four appends behind: the first of them is no longer in memory
+      for (const fill of [2, 3, 4, 5]) yield* spool.append([record(fill)])
+      damage(frame)
+      const behind = yield* Effect.result(spool.next({ maxRecords: 10, maxBytes: 1 << 20 }))
+      expect(Result.isFailure(behind) && behind.failure.message).toMatch(new RegExp(`offset ${frame} fails its CRC`))
+    }))
+  })
+
   it("a record larger than a segment gets a segment of its own; one larger than maxBytes is refused", async () => {
     const dir = tempDir()
     await run(Effect.gen(function*() {
@@ -404,10 +465,10 @@ describe("spool: recovery", () => {
     expect(logs.some((l) => l.level === "Warn" && /torn tail/.test(l.text))).toBe(true)
   })
 
-  it("damage appearing while open: next delivers the good records first, then fails at the damaged one", async () => {
+  it("damage appearing while open: a read of the files delivers the good records first, then fails at the damaged one", async () => {
     const dir = tempDir()
     await run(Effect.gen(function*() {
-      const spool = yield* openSpool(defaults(dir))
+      const spool = yield* openSpool(defaults(dir, { recentBytes: 0 }))
       yield* spool.append([new Uint8Array(10).fill(1), new Uint8Array(10).fill(2), new Uint8Array(10).fill(3)])
       const file = path.join(dir, segmentFiles(dir)[0]!)
       const fd = fs.openSync(file, "r+")
