@@ -9,7 +9,7 @@
  */
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import type pg from "pg"
 import { stringify } from "yaml"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -130,6 +130,18 @@ describe("policy hot reload during live sessions", () => {
     expect(entry).toContain(`keeping version ${versionB}`)
     expect(entry).toContain(`${gw.policyFile}: invalid policy`)
     expect(entry).toMatch(/\(root\): YAML line \d+, column \d+/)
+    await writesStillBlocked()
+  })
+
+  it("files written beside the policy reload nothing: a rejected file's error is not repeated for them", async () => {
+    const from = gw.logs().length
+    expect(await rejectedReload("version: 1\nrules: [\n")).toHaveLength(1)
+    // a log file beside the policy, say: each write is a change in the watched directory
+    for (let i = 0; i < 3; i++) {
+      writeFileSync(join(dirname(gw.policyFile), "beside.log"), `line ${i}\n`, { flag: "a" })
+      await new Promise((r) => setTimeout(r, 250))
+    }
+    expect(logEntries(gw.logs().slice(from), "policy reload rejected")).toHaveLength(1)
     await writesStillBlocked()
   })
 

@@ -3,7 +3,7 @@
  * to load is rejected with a logged error, and the last good policy stays in force.
  */
 import { createHash } from "node:crypto"
-import { watch } from "node:fs"
+import { promises as fsp, watch } from "node:fs"
 import { dirname, resolve } from "node:path"
 import { Context, Duration, Effect, Layer, Queue, Stream } from "effect"
 import { InvalidFile } from "../../config/yaml.ts"
@@ -28,13 +28,31 @@ export class PolicyStore extends Context.Service<
 
 const versionOf = (policy: Policy): string => createHash("sha256").update(JSON.stringify(policy)).digest("hex").slice(0, 12)
 
+/**
+ * What changes whenever the file does: an edit (size, times) or a replacement (rename,
+ * symlink swap: a new inode). The symlink is followed, as the load follows it.
+ */
+const identityOf = (file: string): Effect.Effect<string> =>
+  Effect.promise(() =>
+    fsp.stat(file, { bigint: true }).then(
+      (s) => `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`,
+      (e: unknown) => `unreadable: ${String(e)}`
+    )
+  )
+
 export const makePolicyStore = (file: string) =>
   Effect.gen(function* () {
+    /** The file as it was at the last load tried, good or bad. */
+    let tried = yield* identityOf(file)
     const first = yield* loadPolicy(file)
     let loaded: LoadedPolicy = { policy: first, version: versionOf(first) }
     yield* Effect.logInfo("policy loaded", { file, version: loaded.version, rules: first.rules.length })
 
-    const reload = loadPolicy(file).pipe(
+    const reload = identityOf(file).pipe(
+      Effect.flatMap((identity) => {
+        tried = identity
+        return loadPolicy(file)
+      }),
       Effect.map((policy) => {
         const next = { policy, version: versionOf(policy) }
         const changed = next.version !== loaded.version
@@ -49,26 +67,38 @@ export const makePolicyStore = (file: string) =>
     )
 
     // Editors replace files by rename, and Kubernetes swaps a symlinked directory, so any
-    // change in the directory wakes a reload; an unchanged policy reloads as a no-op.
+    // change in the directory wakes a check, and a reload if the file changed since the last
+    // load tried: a log file or anything else written beside the policy must not make every
+    // write a parse (nor repeat a rejected file's error). SIGHUP always reloads.
     const triggers = yield* Queue.sliding<void>(1)
+    let signalled = false
     const wake = () => void Queue.offerUnsafe(triggers, undefined)
+    const hangUp = () => {
+      signalled = true
+      wake()
+    }
+    const reloadIfChanged = Effect.suspend(() => {
+      const forced = signalled
+      signalled = false
+      return forced ? Effect.ignore(reload) : identityOf(file).pipe(Effect.flatMap((identity) => (identity === tried ? Effect.void : Effect.ignore(reload))))
+    })
     yield* Effect.acquireRelease(
       Effect.sync(() => {
         const watcher = watch(dirname(resolve(file)), () => wake())
         watcher.on("error", () => {})
-        process.on("SIGHUP", wake)
+        process.on("SIGHUP", hangUp)
         return watcher
       }),
       (watcher) =>
         Effect.sync(() => {
           watcher.close()
-          process.off("SIGHUP", wake)
+          process.off("SIGHUP", hangUp)
         })
     )
     // A burst of change events (write, then rename) becomes one reload.
     yield* Stream.fromQueue(triggers).pipe(
       Stream.debounce(Duration.millis(100)),
-      Stream.runForEach(() => Effect.ignore(reload)),
+      Stream.runForEach(() => reloadIfChanged),
       Effect.forkScoped
     )
     return PolicyStore.of({ current: () => loaded, reload })
