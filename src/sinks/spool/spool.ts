@@ -545,9 +545,9 @@ export const openSpool = (options: SpoolOptions): Effect.Effect<Spool, SpoolFail
     let cursor: Position = recovered.ack
     /**
      * The latest appends to the active segment, contiguous, oldest first from `head`, at
-     * most `recentBytes` in all. Reading back what was just written (a thread-pool read, a
-     * buffer the size of the batch, every CRC again) was a fifth of what the spool cost the
-     * event loop under pgbench; the files stay the truth for a reader further behind.
+     * most `recentBytes` in all: reading back what was just written (a thread-pool read, a
+     * buffer the size of the batch, every CRC again) is work on the event loop that buys
+     * nothing (README.md, Reads). The files stay the truth for a reader further behind.
      */
     const recentBytes = options.recentBytes ?? RECENT_BYTES
     const recent = { segment: -1, appends: [] as Array<Written>, head: 0, bytes: 0 }
