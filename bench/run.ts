@@ -245,7 +245,7 @@ async function runLatency(): Promise<void> {
 async function runPgbench(): Promise<void> {
   for (const mode of settings.pgbenchModes) {
     for (const clients of settings.pgbenchClients) {
-      const runs = new Map<TargetName, Array<{ tps: number; latencyMs: number; cpuUsPerTx: number | null }>>()
+      const runs = new Map<TargetName, Array<{ tps: number; latencyMs: number; cpuUsPerTx: number | null; mainThreadUsPerTx: number | null }>>()
       header(`pgbench -S -M ${mode} -c ${clients}: ${settings.pgbenchReps} × ${typeof settings.pgbenchLength === "string" ? settings.pgbenchLength : `${settings.pgbenchLength.seconds} s`} per target, alternating`)
       for (const t of liveUnmasked(targets)) {
         // about pgbenchWarmupSeconds at a few thousand TPS, counted in transactions
@@ -258,7 +258,8 @@ async function runPgbench(): Promise<void> {
           const r = await attempt(t, `pgbench ${mode}/${clients}`, () => pgbench(t, ctx, { mode, clients, length, excludeLogins: true }))
           if (!r) continue
           measuredTransactions.set(t.name, (measuredTransactions.get(t.name) ?? 0) + r.transactions)
-          runs.set(t.name, [...(runs.get(t.name) ?? []), { tps: round(r.tps, 1), latencyMs: r.latencyMs, cpuUsPerTx: r.cpuUsPerTx === null ? null : round(r.cpuUsPerTx, 2) }])
+          const us = (v: number | null) => (v === null ? null : round(v, 2))
+          runs.set(t.name, [...(runs.get(t.name) ?? []), { tps: round(r.tps, 1), latencyMs: r.latencyMs, cpuUsPerTx: us(r.cpuUsPerTx), mainThreadUsPerTx: us(r.mainThreadUsPerTx) }])
           log(`  rep ${rep + 1}: ${TARGET_LABELS[t.name].padEnd(LABEL_WIDTH)} ${fmt(r.tps, 0).padStart(7)} TPS  ${fmt(r.latencyMs, 3)} ms  ${r.cpuUsPerTx === null ? "" : `${fmt(r.cpuUsPerTx, 1)} µs CPU/tx`}`)
         }
       }
@@ -266,6 +267,7 @@ async function runPgbench(): Promise<void> {
         const rs = runs.get(name)
         if (!rs || broken.has(name)) continue
         const cpu = rs.map((r) => r.cpuUsPerTx).filter((c): c is number => c !== null)
+        const mainThread = rs.map((r) => r.mainThreadUsPerTx).filter((c): c is number => c !== null)
         pgbenchRows.push({
           mode,
           clients,
@@ -273,7 +275,8 @@ async function runPgbench(): Promise<void> {
           runs: rs,
           tps: round(median(rs.map((r) => r.tps)), 1),
           latencyMs: round(median(rs.map((r) => r.latencyMs)), 3),
-          cpuUsPerTx: cpu.length ? round(median(cpu), 1) : null
+          cpuUsPerTx: cpu.length ? round(median(cpu), 1) : null,
+          mainThreadUsPerTx: mainThread.length ? round(median(mainThread), 1) : null
         })
       }
     }

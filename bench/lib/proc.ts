@@ -16,8 +16,10 @@ const ticksPerSecond = (() => {
 })()
 
 /** User + system CPU seconds the process (all its threads) has used so far. */
-export const cpuSeconds = (pid: number): number => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+export const cpuSeconds = (pid: number): number => cpuSecondsOf(`/proc/${pid}/stat`)
+
+const cpuSecondsOf = (statFile: string): number => {
+  const stat = readFileSync(statFile, "utf8")
   // the command name may hold spaces and parentheses: fields start after the last ')'
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
   // fields[0] is field 3 (state); utime is field 14, stime field 15
@@ -25,6 +27,14 @@ export const cpuSeconds = (pid: number): number => {
   const stime = Number(fields[12])
   return (utime + stime) / ticksPerSecond
 }
+
+/**
+ * The same for the process's main thread alone (its task id is the pid): in Node, the
+ * event loop, where the data path runs. The rest of a gateway's CPU is its helper threads'
+ * (thread pool, V8's GC, the audit delivery thread), which a host with cores to spare runs
+ * beside it.
+ */
+export const mainThreadCpuSeconds = (pid: number): number => cpuSecondsOf(`/proc/${pid}/task/${pid}/stat`)
 
 /** Resident set size in bytes (VmRSS). */
 export const rssBytes = (pid: number): number => {

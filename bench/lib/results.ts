@@ -30,10 +30,12 @@ export interface PgbenchRow {
   readonly mode: "simple" | "prepared"
   readonly clients: number
   readonly target: TargetName
-  readonly runs: ReadonlyArray<{ tps: number; latencyMs: number; cpuUsPerTx: number | null }>
+  readonly runs: ReadonlyArray<{ tps: number; latencyMs: number; cpuUsPerTx: number | null; mainThreadUsPerTx?: number | null }>
   readonly tps: number
   readonly latencyMs: number
   readonly cpuUsPerTx: number | null
+  /** The main thread's share of `cpuUsPerTx` (the event loop); absent from results before 2026-11-23. */
+  readonly mainThreadUsPerTx?: number | null
 }
 
 export interface LatencyRow {

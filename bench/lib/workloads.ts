@@ -7,7 +7,7 @@ import pg from "pg"
 import Cursor from "pg-cursor"
 import { run } from "../../test/harness/process.ts"
 import { connectPg, type PgConn, roundTrips, simpleQuery, slowRead } from "./pgwire.ts"
-import { cpuSeconds, type Pinning, rssBytes, sampleRss } from "./proc.ts"
+import { cpuSeconds, mainThreadCpuSeconds, type Pinning, rssBytes, sampleRss } from "./proc.ts"
 import { REDACTED } from "./sluice-config.ts"
 import { libpqEnv, type Target } from "./targets.ts"
 
@@ -26,6 +26,8 @@ export interface PgbenchRun {
   readonly cpuSeconds: number | null
   /** Proxy CPU µs per transaction; null for direct. */
   readonly cpuUsPerTx: number | null
+  /** The proxy's main thread's share of it (the event loop, for Node proxies). */
+  readonly mainThreadUsPerTx: number | null
   readonly connectionMs: number | null
 }
 
@@ -55,27 +57,37 @@ export interface PgbenchOptions {
   readonly excludeLogins?: boolean
 }
 
-const pgbenchOnce = async (t: Target, ctx: Context, o: PgbenchOptions): Promise<{ out: string; transactions: number; cpu: number | null }> => {
+/** CPU seconds of a proxy process, all its threads and its main thread alone. */
+interface CpuSample {
+  readonly all: number
+  readonly main: number
+}
+const cpuSample = (pid: number | null): CpuSample | null => (pid === null ? null : { all: cpuSeconds(pid), main: mainThreadCpuSeconds(pid) })
+const cpuBetween = (a: CpuSample | null, b: CpuSample | null): CpuSample | null => (a === null || b === null ? null : { all: b.all - a.all, main: b.main - a.main })
+
+const pgbenchOnce = async (t: Target, ctx: Context, o: PgbenchOptions): Promise<{ out: string; transactions: number; cpu: CpuSample | null }> => {
   const length = "seconds" in o.length ? ["-T", String(o.length.seconds)] : ["-t", String(o.length.transactionsPerClient)]
   const args = ["-n", "-S", "-M", o.mode, "-c", String(o.clients), "-j", "1", ...length]
   if (o.reconnect) args.push("-C")
   const cmd = ctx.pin.wrap("load", "pgbench", args)
   const seconds = "seconds" in o.length ? o.length.seconds : 300
-  const cpu0 = t.pid === null ? null : cpuSeconds(t.pid)
+  const cpu0 = cpuSample(t.pid)
   const { stdout, stderr } = await run("pgbench", cmd.command, cmd.args, { env: libpqEnv(t.endpoint), timeoutMs: (seconds + 120) * 1000 })
-  const cpu1 = t.pid === null ? null : cpuSeconds(t.pid)
+  const cpu1 = cpuSample(t.pid)
   const out = stdout + stderr
   const transactions = grab(out, /number of transactions actually processed: (\d+)/, "transaction count")
   const failed = /number of failed transactions: (\d+)/.exec(out)
   if (failed && Number(failed[1]) > 0) throw new Error(`pgbench: ${failed[1]} failed transactions:\n${out}`)
   if (transactions === 0) throw new Error(`pgbench: no transaction completed:\n${out}`)
-  return { out, transactions, cpu: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0 }
+  return { out, transactions, cpu: cpuBetween(cpu0, cpu1) }
 }
 
 export const pgbench = async (t: Target, ctx: Context, o: PgbenchOptions): Promise<PgbenchRun> => {
   const logins = o.excludeLogins && t.pid !== null ? await pgbenchOnce(t, ctx, { mode: o.mode, clients: o.clients, length: { transactionsPerClient: 1 } }) : null
   const { out, transactions, cpu: measured } = await pgbenchOnce(t, ctx, o)
-  const cpu = measured === null ? null : Math.max(0, measured - (logins?.cpu ?? 0))
+  const net = (of: (c: CpuSample) => number): number | null => (measured === null ? null : Math.max(0, of(measured) - (logins?.cpu ? of(logins.cpu) : 0)))
+  const cpu = net((c) => c.all)
+  const main = net((c) => c.main)
   const conn = /(?:average|initial) connection time = ([\d.]+) ms/.exec(out)
   return {
     tps: grab(out, /tps = ([\d.]+)/, "tps"),
@@ -83,6 +95,7 @@ export const pgbench = async (t: Target, ctx: Context, o: PgbenchOptions): Promi
     transactions,
     cpuSeconds: cpu,
     cpuUsPerTx: cpu === null ? null : (cpu * 1e6) / transactions,
+    mainThreadUsPerTx: main === null ? null : (main * 1e6) / transactions,
     connectionMs: conn ? Number(conn[1]) : null
   }
 }
