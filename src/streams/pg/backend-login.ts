@@ -15,6 +15,7 @@ import type { ResolvedTarget } from "../../targets/target.ts"
 import { connectTarget } from "./backend-connect.ts"
 import { TargetGone, TargetLoginFailed, TargetProtocolViolation, type TargetUnreachable } from "./errors.ts"
 import { FramedReader } from "./framed-reader.ts"
+import type { Setting } from "./startup-parameters.ts"
 
 export interface BackendSession {
   readonly reader: FramedReader
@@ -31,8 +32,6 @@ export interface BackendSession {
   readonly secretKey: number
 }
 
-/** Startup parameters a client may pass through; `user`, `database`, `options` and `replication` never are. */
-const FORWARDED_PARAMETERS = ["application_name", "client_encoding", "DateStyle", "TimeZone", "IntervalStyle", "extra_float_digits", "search_path", "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"]
 
 const serverRefused = (m: BackendMessage & { _tag: "ErrorResponse" }): string => {
   const code = field(m.fields, "C") ?? "XX000"
@@ -49,7 +48,8 @@ const serverRefused = (m: BackendMessage & { _tag: "ErrorResponse" }): string =>
 
 export const loginToTarget = (
   target: ResolvedTarget,
-  clientParameters: ReadonlyMap<string, string>,
+  /** What the client's session starts with (startup-parameters.ts). */
+  settings: ReadonlyArray<Setting>,
   limits: { readonly maxFrameBytes: number; readonly connectTimeoutMs: number }
 ): Effect.Effect<BackendSession, TargetUnreachable | TargetLoginFailed | TargetGone | TargetProtocolViolation, Scope.Scope> =>
   Effect.gen(function* () {
@@ -60,10 +60,7 @@ export const loginToTarget = (
       ["user", target.config.user],
       ["database", target.config.database]
     ])
-    for (const p of FORWARDED_PARAMETERS) {
-      const v = clientParameters.get(p)
-      if (v !== undefined) parameters.set(p, v)
-    }
+    for (const [name, value] of settings) parameters.set(name, value)
     yield* writer.write(encodeStartup({ _tag: "StartupMessage", protocolVersion: PROTOCOL_3_0, parameters }))
 
     const violation = (detail: string) => new TargetProtocolViolation({ target: name, detail })

@@ -25,6 +25,7 @@ import { encodeFrontend } from "../../codecs/pg/frontend.ts"
 import type { ResolvedTarget } from "../../targets/target.ts"
 import { type BackendSession, loginToTarget } from "./backend-login.ts"
 import { CatalogUnavailable } from "./errors.ts"
+import type { Setting } from "./startup-parameters.ts"
 
 /** A relation name as a statement gives it: the schemas it may resolve to ("any" when unknown), and its name. "pg_temp" among schemas matches any session's temporary schema (pg_temp_N). */
 export interface RelationName {
@@ -171,12 +172,12 @@ export const makeCatalog = (
      * built-ins the query uses, whatever the role's defaults), and a server-side bound on
      * every query so a dropped connection does not leave it running.
      */
-    const sideParameters = new Map([
+    const sideParameters: ReadonlyArray<Setting> = [
       ["application_name", "sluice catalog"],
       ["client_encoding", "UTF8"],
       ["search_path", "pg_catalog"],
       ["statement_timeout", String(queryTimeoutMs)]
-    ])
+    ]
 
     const drop = (c: Connection): Effect.Effect<void> =>
       Effect.suspend(() => {

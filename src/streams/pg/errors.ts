@@ -20,6 +20,9 @@ export class UnknownTarget extends Data.TaggedError("UnknownTarget")<{ readonly 
 
 export class ReplicationRefused extends Data.TaggedError("ReplicationRefused")<{}> {}
 
+/** The startup packet asks for a setting Sluice does not pass on (startup-parameters.ts). */
+export class StartupSettingRefused extends Data.TaggedError("StartupSettingRefused")<{ readonly parameter: string; readonly reason: string }> {}
+
 export class LoginTimeout extends Data.TaggedError("LoginTimeout")<{}> {}
 
 /** The target could not be reached or its TLS could not be established. */
@@ -48,6 +51,7 @@ export type SessionError =
   | ClientAuthFailed
   | UnknownTarget
   | ReplicationRefused
+  | StartupSettingRefused
   | LoginTimeout
   | TargetUnreachable
   | TargetLoginFailed
@@ -79,6 +83,8 @@ export const toProblem = (e: SessionError): Problem | undefined => {
       return fatal("3D000", `database "${e.database}" does not exist`, "The database name selects a Sluice target; ask your operator for the target names.")
     case "ReplicationRefused":
       return fatal("42501", "replication connections are not allowed through Sluice")
+    case "StartupSettingRefused":
+      return fatal("42501", `startup parameter "${e.parameter}": ${e.reason}`, "Connect without it, then SET what you need: the policy decides.")
     case "LoginTimeout":
       return fatal("08006", "login timed out")
     case "TargetUnreachable":

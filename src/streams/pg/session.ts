@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { NetSocket } from "@effect/platform-node/NodeSocket"
-import { Cause, Duration, Effect, Exit, Option } from "effect"
+import { Cause, Duration, Effect, Exit, Option, Result } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import { encodeBackend, errorResponse } from "../../codecs/pg/backend.ts"
 import { Framer } from "../../codecs/pg/framing.ts"
@@ -17,13 +17,14 @@ import { loginToTarget } from "./backend-login.ts"
 import { CancelRegistry } from "./cancel-registry.ts"
 import type { Catalog } from "./catalog.ts"
 import { authenticateClient } from "./client-auth.ts"
-import { AuditUnavailable, ClientGone, LoginTimeout, type SessionError, toProblem, UnknownTarget } from "./errors.ts"
+import { AuditUnavailable, ClientGone, LoginTimeout, type SessionError, StartupSettingRefused, toProblem, UnknownTarget } from "./errors.ts"
 import { FramedReader } from "./framed-reader.ts"
 import { type Enforcer, parserSafety } from "./enforce.ts"
 import { relay } from "./relay.ts"
 import { ResponseTracker } from "./responses.ts"
 import type { SessionState } from "./session-state.ts"
 import { negotiateStartup, type ServerTls } from "./startup.ts"
+import { sessionSettings } from "./startup-parameters.ts"
 
 export interface GatewaySettings {
   readonly targets: ReadonlyMap<string, ResolvedTarget>
@@ -70,7 +71,9 @@ const runSession = (settings: GatewaySettings, client: FramedReader, clientWrite
       const principal = yield* authenticateClient(client, clientWriter, hello, settings.plaintextAllowed)
       // Checked after authentication, so that only authenticated clients learn target names.
       if (target === undefined) return yield* new UnknownTarget({ database: hello.database })
-      const server = yield* loginToTarget(target, hello.parameters, settings)
+      const startWith = sessionSettings(hello.parameters)
+      if (Result.isFailure(startWith)) return yield* new StartupSettingRefused(startWith.failure)
+      const server = yield* loginToTarget(target, startWith.success, settings)
       return Option.some({ hello, principal, target, server })
     }).pipe(
       Effect.timeoutOrElse({ duration: Duration.millis(settings.loginTimeoutMs), orElse: () => Effect.fail(new LoginTimeout()) })

@@ -991,14 +991,6 @@ export const CORPUS: ReadonlyArray<Case> = [
     steps: [q("SET client_encoding = 'SJIS'", "blocked:mask:mb-email"), q(`SELECT email, ssn FROM ${T} ORDER BY id`, "ok", MASKED_ROWS_EMAIL_SSN)]
   },
   {
-    id: "i07",
-    area: "catalog",
-    title: "standard_conforming_strings = off as a startup parameter (and in options), then a masked read",
-    why: "Sluice forwards only a few startup parameters (backend-login.ts): the server keeps the setting on, and the read is masked",
-    startup: { standard_conforming_strings: "off", options: "-c standard_conforming_strings=off" },
-    steps: [q("SHOW standard_conforming_strings", "ok", [["on"]]), q(`SELECT email, ssn FROM ${T} ORDER BY id`, "ok", MASKED_ROWS_EMAIL_SSN)]
-  },
-  {
     id: "i08",
     area: "catalog",
     title: "client_encoding = SJIS as a startup parameter, then a masked read",
