@@ -32,7 +32,6 @@ export interface BackendSession {
   readonly secretKey: number
 }
 
-
 const serverRefused = (m: BackendMessage & { _tag: "ErrorResponse" }): string => {
   const code = field(m.fields, "C") ?? "XX000"
   const what =
