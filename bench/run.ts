@@ -242,6 +242,15 @@ async function runLatency(): Promise<void> {
   }
 }
 
+/** A CPU figure of one run, to 0.01 µs. */
+const us = (v: number | null): number | null => (v === null ? null : round(v, 2))
+
+/** The median of the runs that measured it (a direct target measures none). */
+const medianOf = (values: ReadonlyArray<number | null>): number | null => {
+  const measured = values.filter((v): v is number => v !== null)
+  return measured.length ? round(median(measured), 1) : null
+}
+
 async function runPgbench(): Promise<void> {
   for (const mode of settings.pgbenchModes) {
     for (const clients of settings.pgbenchClients) {
@@ -258,7 +267,6 @@ async function runPgbench(): Promise<void> {
           const r = await attempt(t, `pgbench ${mode}/${clients}`, () => pgbench(t, ctx, { mode, clients, length, excludeLogins: true }))
           if (!r) continue
           measuredTransactions.set(t.name, (measuredTransactions.get(t.name) ?? 0) + r.transactions)
-          const us = (v: number | null) => (v === null ? null : round(v, 2))
           runs.set(t.name, [...(runs.get(t.name) ?? []), { tps: round(r.tps, 1), latencyMs: r.latencyMs, cpuUsPerTx: us(r.cpuUsPerTx), mainThreadUsPerTx: us(r.mainThreadUsPerTx) }])
           log(`  rep ${rep + 1}: ${TARGET_LABELS[t.name].padEnd(LABEL_WIDTH)} ${fmt(r.tps, 0).padStart(7)} TPS  ${fmt(r.latencyMs, 3)} ms  ${r.cpuUsPerTx === null ? "" : `${fmt(r.cpuUsPerTx, 1)} µs CPU/tx`}`)
         }
@@ -266,8 +274,6 @@ async function runPgbench(): Promise<void> {
       for (const name of TARGET_ORDER) {
         const rs = runs.get(name)
         if (!rs || broken.has(name)) continue
-        const cpu = rs.map((r) => r.cpuUsPerTx).filter((c): c is number => c !== null)
-        const mainThread = rs.map((r) => r.mainThreadUsPerTx).filter((c): c is number => c !== null)
         pgbenchRows.push({
           mode,
           clients,
@@ -275,8 +281,8 @@ async function runPgbench(): Promise<void> {
           runs: rs,
           tps: round(median(rs.map((r) => r.tps)), 1),
           latencyMs: round(median(rs.map((r) => r.latencyMs)), 3),
-          cpuUsPerTx: cpu.length ? round(median(cpu), 1) : null,
-          mainThreadUsPerTx: mainThread.length ? round(median(mainThread), 1) : null
+          cpuUsPerTx: medianOf(rs.map((r) => r.cpuUsPerTx)),
+          mainThreadUsPerTx: medianOf(rs.map((r) => r.mainThreadUsPerTx))
         })
       }
     }

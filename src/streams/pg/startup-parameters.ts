@@ -91,7 +91,7 @@ export const sessionSettings = (parameters: ReadonlyMap<string, string>): Result
   const options = parameters.get("options")
   const fromSwitches = options === undefined ? Result.succeed<Array<Setting>>([]) : fromOptions(options)
   if (Result.isFailure(fromSwitches)) return fromSwitches
-  const settings = [...fromSwitches.success]
+  const settings = fromSwitches.success // a fresh array either way
   for (const [name, value] of parameters) {
     if (!NOT_SETTINGS.has(name) && !name.startsWith("_pq_.")) settings.push([name, value])
   }
