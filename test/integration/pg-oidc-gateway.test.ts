@@ -276,8 +276,15 @@ describe("OIDC identities through the gateway", () => {
       throw new Error("expected the connection to be refused")
     }
     const FATAL = { code: "28P01", severity: "FATAL", message: 'password authentication failed for user "ci"' }
+    // The log reaches the test through the gateway's stdout pipe, which can trail the FATAL
+    // the client already has: wait for it (CI once read the log before the line was in it).
     const reasonLogged = async (pattern: RegExp) => {
-      const reasons = logEntries(gw.logs(), "client authentication failed").join("\n")
+      const deadline = Date.now() + 10_000
+      let reasons = logEntries(gw.logs(), "client authentication failed").join("\n")
+      while (!pattern.test(reasons) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 25))
+        reasons = logEntries(gw.logs(), "client authentication failed").join("\n")
+      }
       expect(reasons).toMatch(pattern)
     }
 
