@@ -48,6 +48,13 @@ export interface SessionAudit {
    * says how many and why.
    */
   readonly recordDone: (payloads: ReadonlyArray<Payload>) => Effect.Effect<void>
+  /**
+   * `recordAll` and `recordDone` begun at once: `undefined` when the events are already in
+   * the spool (a session alone, the spool with room: no Effect to build and run on the data
+   * path), else the Effect that finishes the recording.
+   */
+  readonly recordNow: (payloads: ReadonlyArray<Payload>) => Effect.Effect<void, AuditRefused> | undefined
+  readonly recordDoneNow: (payloads: ReadonlyArray<Payload>) => Effect.Effect<void> | undefined
   /** Why recording would be refused right now, if it would: checked before a statement runs. */
   readonly refusal: () => string | undefined
 }
@@ -64,7 +71,8 @@ export class AuditLog extends Context.Service<
 
 /** What the audit log needs of a spool: the real one, or a test's. */
 export interface AuditSpool {
-  readonly append: (records: NonEmptyReadonlyArray<Uint8Array>) => Effect.Effect<void, { readonly message: string; readonly _tag: string }>
+  /** `undefined` once written, else the Effect that writes them (spool.ts). */
+  readonly appendNow: (records: NonEmptyReadonlyArray<Uint8Array>) => Effect.Effect<void, { readonly message: string; readonly _tag: string }> | undefined
   /** Unacknowledged bytes. */
   readonly stats: () => { readonly bytes: number }
 }
@@ -112,8 +120,14 @@ export const makeAuditLog = (options: {
       broken = e.message
       return Effect.fail(new AuditRefused({ reason: e.message }))
     })
-  const append = (records: NonEmptyReadonlyArray<Uint8Array>): Effect.Effect<void, AuditRefused> =>
-    options.spool.append(records).pipe(Effect.matchEffect({ onSuccess: () => (broken === undefined ? Effect.void : appended), onFailure: refusedBy }))
+  const appendNow = (records: NonEmptyReadonlyArray<Uint8Array>): Effect.Effect<void, AuditRefused> | undefined => {
+    const pending = options.spool.appendNow(records)
+    if (pending === undefined) {
+      broken = undefined
+      return undefined
+    }
+    return pending.pipe(Effect.matchEffect({ onSuccess: () => (broken === undefined ? Effect.void : appended), onFailure: refusedBy }))
+  }
 
   let open = 0
   /** This turn's recordings, in the order made, until the end of the turn writes them. */
@@ -144,7 +158,7 @@ export const makeAuditLog = (options: {
       for (const r of recordings) r.resume(defects.has(r) ? Effect.die(defects.get(r)) : exit)
     }
     if (!Arr.isArrayNonEmpty(records)) return Effect.sync(() => settle(Exit.void))
-    return Effect.uninterruptible(Effect.flatMap(Effect.exit(append(records)), (exit) => Effect.sync(() => settle(exit))))
+    return Effect.uninterruptible(Effect.flatMap(Effect.exit(Effect.suspend(() => appendNow(records) ?? Effect.void)), (exit) => Effect.sync(() => settle(exit))))
   }
 
   const join = (recording: Recording): void => {
@@ -172,21 +186,30 @@ export const makeAuditLog = (options: {
     // Not checked against refusal(): what is recorded here already ran, is about to, or
     // was blocked, and the spool's own bound decides. Tried even while the spool is
     // broken: the events of the statements refused meanwhile find out that it works again.
-    const recordAll = (payloads: ReadonlyArray<Payload>) =>
-      Effect.suspend(() => {
-        if (payloads.length === 0) return Effect.void
-        const events = numbered(payloads)
-        // joining the turn keeps each session's events in the spool in the order recorded
-        if (turn !== undefined || open > 1) return Effect.callback<void, AuditRefused>((resume) => join({ events, resume }))
-        return append(events.map(options.encode) as unknown as NonEmptyReadonlyArray<Uint8Array>)
-      })
+    // Throws what the encoder throws: the caller decides whether that is a defect or a loss.
+    const recordNow = (payloads: ReadonlyArray<Payload>): Effect.Effect<void, AuditRefused> | undefined => {
+      if (payloads.length === 0) return undefined
+      const events = numbered(payloads)
+      // joining the turn keeps each session's events in the spool in the order recorded
+      if (turn !== undefined || open > 1) return Effect.callback<void, AuditRefused>((resume) => join({ events, resume }))
+      return appendNow(events.map(options.encode) as unknown as NonEmptyReadonlyArray<Uint8Array>)
+    }
+    const recordAll = (payloads: ReadonlyArray<Payload>) => Effect.suspend(() => recordNow(payloads) ?? Effect.void)
     // An interrupted caller is not a loss: its events stay in the turn and are written.
-    const recordDone = (payloads: ReadonlyArray<Payload>): Effect.Effect<void> =>
-      recordAll(payloads).pipe(
+    const recordDoneNow = (payloads: ReadonlyArray<Payload>): Effect.Effect<void> | undefined => {
+      let pending: Effect.Effect<void, AuditRefused> | undefined
+      try {
+        pending = recordNow(payloads)
+      } catch (defect) {
+        return lostEvents(sessionId, unencodable(payloads.length, defect))
+      }
+      return pending?.pipe(
         Effect.catch((e) => lostEvents(sessionId, refused(payloads.length, e.reason))),
         Effect.catchDefect((defect) => lostEvents(sessionId, unencodable(payloads.length, defect)))
       )
-    return { sessionId, refusal, recordAll, recordDone, record: (payload) => recordAll([payload]) }
+    }
+    const recordDone = (payloads: ReadonlyArray<Payload>) => Effect.suspend(() => recordDoneNow(payloads) ?? Effect.void)
+    return { sessionId, refusal, recordAll, recordDone, recordNow, recordDoneNow, record: (payload) => recordAll([payload]) }
   }
 
   return AuditLog.of({
@@ -208,7 +231,9 @@ export const unaudited = (sessionId: string): SessionAudit => ({
   refusal: () => undefined,
   record: () => Effect.void,
   recordAll: () => Effect.void,
-  recordDone: () => Effect.void
+  recordDone: () => Effect.void,
+  recordNow: () => undefined,
+  recordDoneNow: () => undefined
 })
 
 /** Audit switched off by configuration: nothing is recorded, nothing is refused. For benchmarks and tests. */

@@ -31,10 +31,8 @@ const spoolOf = () => {
     /** Appends fail with this reason (as a disk error would), or succeed again with `undefined`. */
     failWith: (reason: string | undefined) => void (failing = reason),
     spool: {
-      append: (records: NonEmptyReadonlyArray<Uint8Array>) =>
-        failing === undefined
-          ? Effect.sync(() => void appended.push(records))
-          : Effect.fail({ _tag: "SpoolFailure", message: failing }),
+      appendNow: (records: NonEmptyReadonlyArray<Uint8Array>) =>
+        failing === undefined ? void appended.push(records) : Effect.fail({ _tag: "SpoolFailure", message: failing }),
       stats: () => ({ bytes })
     }
   }

@@ -61,15 +61,20 @@ const peer = (
 const tags = (payloads: ReadonlyArray<Payload>) => payloads.map((p) => p._tag).join(",")
 
 describe("relay audit ordering", () => {
-  it("spools a statement's events before the server sees it, and its result's before the client sees the answer", async () => {
+  // at once: the recording is done when recordNow returns; later: only once its Effect has run
+  it.each(["at once", "later"])("spools a statement's events before the server sees it, and its result's before the client sees the answer (recorded %s)", async (when) => {
     const log: Array<string> = []
-    const spooled = (payloads: ReadonlyArray<Payload>) => Effect.sync(() => void (payloads.length > 0 && log.push(`spooled ${tags(payloads)}`)))
+    const spool = (payloads: ReadonlyArray<Payload>) => void (payloads.length > 0 && log.push(`spooled ${tags(payloads)}`))
+    const spooled = (payloads: ReadonlyArray<Payload>) => Effect.sync(() => spool(payloads))
+    const now = (payloads: ReadonlyArray<Payload>) => (when === "at once" ? spool(payloads) : spooled(payloads))
     const audit: SessionAudit = {
       sessionId: "s",
       refusal: () => undefined,
       record: (p) => spooled([p]),
       recordAll: spooled,
-      recordDone: spooled
+      recordDone: spooled,
+      recordNow: now,
+      recordDoneNow: now
     }
     const state = { ...sessionState(policy, (sql) => classifier.classify(sql)), audit }
     const frontend = (m: FrontendMessage) => encodeFrontend(m)

@@ -72,8 +72,15 @@ const takeAll = (spool: Spool) => Effect.suspend(() => take(spool, spool.stats()
 const bytesOf = (records: ReadonlyArray<SpoolRecord>) => records.map((r) => Buffer.from(r.data).toString("hex"))
 const hex = (records: ReadonlyArray<Uint8Array>) => records.map((r) => Buffer.from(r).toString("hex"))
 
+/** `append`, or `appendNow` and then the Effect it returns, if any: the two must do the same. */
+const appendVia = (now: boolean) => (spool: Spool, records: ReadonlyArray<Uint8Array>) =>
+  now
+    ? Effect.suspend(() => spool.appendNow(records as NonEmptyReadonlyArray<Uint8Array>) ?? Effect.void)
+    : spool.append(records as NonEmptyReadonlyArray<Uint8Array>)
+
+/** Every other batch through `appendNow`. */
 const appendAll = (spool: Spool, batches: ReadonlyArray<ReadonlyArray<Uint8Array>>) =>
-  Effect.forEach(batches, (b) => spool.append(b as NonEmptyReadonlyArray<Uint8Array>), { discard: true })
+  Effect.forEach(batches, (b, i) => appendVia(i % 2 === 1)(spool, b), { discard: true })
 
 /** Polls until `check` holds (the sync fiber's work is asynchronous), for up to 5 s. */
 const eventually = (check: () => boolean): Effect.Effect<void> =>
@@ -168,7 +175,7 @@ describe("spool: round trips", () => {
   })
 
   it("reads, acks and rewinds between appends deliver every record in order, from memory or the files (any recentBytes)", async () => {
-    const step = fc.record({ batch: fc.array(record, { minLength: 1, maxLength: 6 }), read: fc.nat(8), ack: fc.boolean(), rewind: fc.boolean() })
+    const step = fc.record({ batch: fc.array(record, { minLength: 1, maxLength: 6 }), now: fc.boolean(), read: fc.nat(8), ack: fc.boolean(), rewind: fc.boolean() })
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 25 }), fc.integer({ min: 16, max: 3000 }), fc.integer({ min: 0, max: 4000 }), limits, async (steps, segmentBytes, recentBytes, lim) => {
         const dir = tempDir()
@@ -180,7 +187,7 @@ describe("spool: round trips", () => {
           let acked = 0
           let lastRead: SpoolRecord["position"] | undefined
           for (const s of steps) {
-            yield* spool.append(s.batch as unknown as NonEmptyReadonlyArray<Uint8Array>)
+            yield* appendVia(s.now)(spool, s.batch)
             all.push(...s.batch)
             const got: Array<SpoolRecord> = []
             for (const want = Math.min(s.read, all.length - read); got.length < want;) {
@@ -495,44 +502,46 @@ describe("spool: recovery", () => {
 describe("spool: the bound", () => {
   const frame = (n: number) => new Uint8Array(n - HEADER_BYTES)
 
-  it("refuse: SpoolFull when the unacknowledged bytes would pass maxBytes; one alarm per burst; acks make room", async () => {
+  it.each([false, true])("refuse: SpoolFull when the unacknowledged bytes would pass maxBytes; one alarm per burst; acks make room (appendNow: %s)", async (now) => {
     const dir = tempDir()
     const logs: Array<LogLine> = []
+    const append = appendVia(now)
     await run(Effect.gen(function*() {
       const spool = yield* openSpool(defaults(dir, { maxBytes: 1000 }))
-      yield* spool.append([frame(300), frame(300)])
-      yield* spool.append([frame(300)])
+      yield* append(spool, [frame(300), frame(300)])
+      yield* append(spool, [frame(300)])
       for (let i = 0; i < 3; i++) {
-        const r = yield* Effect.result(spool.append([frame(300)]))
+        const r = yield* Effect.result(append(spool, [frame(300)]))
         expect(Result.isFailure(r) && r.failure).toBeInstanceOf(SpoolFull)
         expect(Result.isFailure(r) && r.failure.message).toMatch(/spool is full \(900 of 1000 bytes/)
       }
-      yield* spool.append([frame(100)]) // a smaller one still fits
+      yield* append(spool, [frame(100)]) // a smaller one still fits
       expect(spool.stats()).toMatchObject({ bytes: 1000, full: false })
-      const r = yield* Effect.result(spool.append([frame(12)]))
+      const r = yield* Effect.result(append(spool, [frame(12)]))
       expect(Result.isFailure(r) && r.failure._tag).toBe("SpoolFull")
       expect(spool.stats().full).toBe(true)
       const [first] = yield* take(spool, 1, { maxRecords: 1, maxBytes: 1 })
       yield* spool.ack(first!.position)
       expect(spool.stats()).toMatchObject({ bytes: 700, full: false, dropped: 0 })
-      yield* spool.append([frame(300)])
+      yield* append(spool, [frame(300)])
     }), logs)
     expect(logs.filter((l) => l.level === "Error" && /spool is full/.test(l.text)).length).toBe(2)
   })
 
-  it("drop: appends succeed, the records are counted and not stored, one alarm per burst", async () => {
+  it.each([false, true])("drop: appends succeed, the records are counted and not stored, one alarm per burst (appendNow: %s)", async (now) => {
     const dir = tempDir()
     const logs: Array<LogLine> = []
+    const append = appendVia(now)
     await run(Effect.gen(function*() {
       const spool = yield* openSpool(defaults(dir, { maxBytes: 1000, onFull: "drop" }))
-      yield* spool.append([new Uint8Array(288).fill(1), new Uint8Array(288).fill(2), new Uint8Array(288).fill(3)])
-      for (let i = 0; i < 5; i++) yield* spool.append([frame(300), frame(300)])
+      yield* append(spool, [new Uint8Array(288).fill(1), new Uint8Array(288).fill(2), new Uint8Array(288).fill(3)])
+      for (let i = 0; i < 5; i++) yield* append(spool, [frame(300), frame(300)])
       expect(spool.stats()).toMatchObject({ dropped: 10, full: true, records: 3 })
       const got = yield* take(spool, 3)
       yield* spool.ack(got[2]!.position)
       expect(spool.stats().full).toBe(false)
-      yield* spool.append([new Uint8Array(500).fill(4)]) // ends the burst
-      yield* spool.append([frame(600)]) // a new burst
+      yield* append(spool, [new Uint8Array(500).fill(4)]) // ends the burst
+      yield* append(spool, [frame(600)]) // a new burst
       expect(spool.stats()).toMatchObject({ dropped: 11, records: 1 })
       expect(bytesOf(yield* take(spool, 1))).toEqual(hex([new Uint8Array(500).fill(4)]))
     }), logs)

@@ -75,6 +75,16 @@ export interface Spool {
     records: NonEmptyReadonlyArray<Uint8Array>,
     options?: { readonly durable?: boolean }
   ) => Effect.Effect<void, SpoolFull | SpoolFailure>
+  /**
+   * `append`, done at once in the common case (room, no segment roll due or under way,
+   * nothing to wait for or to log), which so costs the data path no Effect to build and
+   * run: `undefined` once the records are written. Otherwise nothing is done yet, and the
+   * Effect returned does it all, or fails as `append` would.
+   */
+  readonly appendNow: (
+    records: NonEmptyReadonlyArray<Uint8Array>,
+    options?: { readonly durable?: boolean }
+  ) => Effect.Effect<void, SpoolFull | SpoolFailure> | undefined
   /** Waits until at least one record past the read cursor exists, then returns up to the limits, oldest first, and advances the read cursor. */
   readonly next: (limits: {
     readonly maxRecords: number
@@ -562,14 +572,14 @@ export const openSpool = (options: SpoolOptions): Effect.Effect<Spool, SpoolFail
     let ackPersisted: Position = recovered.ack
     let ackDirty = false
 
-    const poison = (e: SpoolFailure): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (fatal) return Effect.void
-        fatal = e
-        Deferred.doneUnsafe(syncRound, Effect.fail(e))
-        pulseReaders()
-        return Effect.logError("spool: AUDIT SPOOL BROKEN: every append will fail until the gateway restarts", { reason: e.message })
-      })
+    /** Breaks the spool at once (not when the Effect runs); the Effect logs it. */
+    const poison = (e: SpoolFailure): Effect.Effect<void> => {
+      if (fatal) return Effect.void
+      fatal = e
+      Deferred.doneUnsafe(syncRound, Effect.fail(e))
+      pulseReaders()
+      return Effect.logError("spool: AUDIT SPOOL BROKEN: every append will fail until the gateway restarts", { reason: e.message })
+    }
 
     // --- append --------------------------------------------------------------------------
     const waitSynced = (need: number): Effect.Effect<void, SpoolFailure> =>
@@ -629,6 +639,21 @@ export const openSpool = (options: SpoolOptions): Effect.Effect<Spool, SpoolFail
         const written = Deferred.await(waiting.done)
         return Effect.andThen(Effect.andThen(started, alarmEnded), durable ? Effect.flatMap(written, waitSynced) : Effect.asVoid(written))
       })
+
+    const appendNow: Spool["appendNow"] = (records, appendOptions) => {
+      let bytes = 0
+      let largest = 0
+      for (const r of records) {
+        bytes += HEADER_BYTES + r.length
+        largest = Math.max(largest, r.length)
+      }
+      const atOnce = !fatal && !closing && burst === undefined && appendOptions?.durable !== true && waitingForRoll === undefined &&
+        largest <= MAX_RECORD_BYTES && unackedBytes + bytes <= maxBytes && !needsRoll(bytes)
+      if (!atOnce) return append(records, appendOptions)
+      unackedBytes += bytes
+      unackedRecords += records.length
+      return writeNow(records, bytes)
+    }
 
     const needsRoll = (bytes: number): boolean => active().size > 0 && active().size + bytes > segmentBytes
 
@@ -1006,5 +1031,5 @@ export const openSpool = (options: SpoolOptions): Effect.Effect<Spool, SpoolFail
     const syncFiber = yield* Effect.forkDetach(syncer)
     yield* Effect.addFinalizer(() => close(syncFiber))
 
-    return { append, next, ack, rewind, stats } satisfies Spool
+    return { append, appendNow, next, ack, rewind, stats } satisfies Spool
   }))

@@ -34,8 +34,8 @@ const isLast = (d: Decided): boolean => d._tag === "Malformed" || (d._tag === "F
  */
 const recordBeforeSending = (state: SessionState, payloads: ReadonlyArray<Payload>, sends: boolean) =>
   sends
-    ? state.audit.recordAll(payloads).pipe(Effect.mapError((e) => new AuditUnavailable({ reason: e.reason })))
-    : state.audit.recordDone(payloads)
+    ? state.audit.recordNow(payloads)?.pipe(Effect.mapError((e) => new AuditUnavailable({ reason: e.reason })))
+    : state.audit.recordDoneNow(payloads)
 
 const NOTHING_MASKED: ReadonlyMap<Allowed, ResultMasking> = new Map()
 
@@ -100,7 +100,8 @@ const clientToServer = (client: Peer, server: Peer, state: SessionState) => {
           for (const b of r.bytes) bytes.push(b)
           for (const a of r.audited) events.push(...statementEvents(a, policy))
         }
-        yield* recordBeforeSending(state, events, decisions.some((d) => d._tag === "Forward" && d.allowed.length > 0))
+        const recording = recordBeforeSending(state, events, decisions.some((d) => d._tag === "Forward" && d.allowed.length > 0))
+        if (recording !== undefined) yield* recording
         yield* toServer(bytes)
       })
     )
@@ -122,7 +123,8 @@ const serverToClient = (client: Peer, server: Peer, state: SessionState) =>
         for (const b of bytes) state.bytesToClient += b.length
         // in the spool before the client can see the answer, so a kill never loses the
         // record of what the client got; a result is not something to refuse
-        yield* state.audit.recordDone(state.responses.takeResults())
+        const recording = state.audit.recordDoneNow(state.responses.takeResults())
+        if (recording !== undefined) yield* recording
         if (Arr.isReadonlyArrayNonEmpty(bytes)) yield* client.writer.writeAll(bytes).pipe(Effect.mapError(() => new ClientGone()))
       })
     )
