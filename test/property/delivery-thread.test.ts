@@ -1,10 +1,11 @@
 /**
  * The delivery thread: batches handed over in one buffer arrive intact (fast-check), a
  * real thread writes them to the file sink, a destination that cannot open stops the
- * gateway's start with its own message, a failed delivery is reported with its reason, a
+ * gateway's start with its own message, the thread runs below its starter's priority, a failed delivery is reported with its reason, a
  * thread that dies or does not answer in time is replaced by the next delivery, and
  * closing the scope ends the thread.
  */
+import { readdirSync, readFileSync, readlinkSync } from "node:fs"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -13,6 +14,7 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import fc from "fast-check"
 import { afterEach, describe, expect, it } from "vitest"
 import type { DestinationConfig } from "../../src/sinks/delivery/destination.ts"
+import { NICE_STEPS } from "../../src/sinks/delivery/priority.ts"
 import { pack, unpack } from "../../src/sinks/delivery/protocol.ts"
 import { DeliveryThreadFailed, deliveryThread } from "../../src/sinks/delivery/thread.ts"
 import type { AuditEvent } from "../../src/sinks/events.ts"
@@ -88,6 +90,16 @@ describe("delivery thread", () => {
     expect(await Effect.runPromise(readContainerFiles(directory))).toEqual(batch(0, 204))
     // a thread that ignored Stop would hold the scope for the whole grace period (10 s)
     expect(closeMs).toBeLessThan(5_000)
+  })
+
+  it("runs below the priority of the thread that started it (Linux: nice + NICE_STEPS)", async () => {
+    const niceOf = (task: string): number => Number(readFileSync(`${task}/stat`, "utf8").split(") ")[1]!.split(" ")[16])
+    const deliveryTasks = () =>
+      readdirSync("/proc/self/task").map((t) => `/proc/self/task/${t}`).filter((t) => readFileSync(`${t}/comm`, "utf8").trim() === "sluice-audit-de")
+    const before = new Set(deliveryTasks())
+    const own = niceOf(`/proc/self/task/${readlinkSync("/proc/thread-self").split("/").pop()}`)
+    const { result } = await withThread(filesAt(join(await tempDir(), "files")), async () => deliveryTasks().filter((t) => !before.has(t)).map(niceOf))
+    expect(result).toEqual([Math.min(19, own + NICE_STEPS)])
   })
 
   it("a destination that cannot open fails the start, with the destination's own message", async () => {

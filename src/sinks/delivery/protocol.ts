@@ -17,7 +17,7 @@ export interface PackedBatch {
 export type ToWorker = { readonly _tag: "Deliver"; readonly id: number; readonly batch: PackedBatch } | { readonly _tag: "Stop" }
 
 export type FromWorker =
-  | { readonly _tag: "Ready" }
+  | { readonly _tag: "Ready"; /** Why the thread kept the gateway's priority (priority.ts), if it did. */ readonly priority: string | undefined }
   | { readonly _tag: "StartFailed"; readonly message: string }
   | { readonly _tag: "Delivered"; readonly id: number }
   | { readonly _tag: "DeliveryFailed"; readonly id: number; readonly message: string }

@@ -66,7 +66,11 @@ const start = (config: DestinationConfig, workerUrl: URL): Effect.Effect<Thread,
       switch (message._tag) {
         case "Ready":
           ready = true
-          return resume(Effect.succeed(thread))
+          return resume(
+            message.priority === undefined
+              ? Effect.succeed(thread)
+              : Effect.as(Effect.logInfo("audit delivery thread: not below the event loop's priority", { reason: message.priority }), thread)
+          )
         case "StartFailed":
           return died(message.message)
         case "Delivered":

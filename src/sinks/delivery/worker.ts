@@ -7,6 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads"
 import { Array as Arr, Cause, Effect, Exit, Queue } from "effect"
 import { type DestinationConfig, openDestination } from "./destination.ts"
+import { lowerOwnPriority } from "./priority.ts"
 import { type FromWorker, type ToWorker, unpack } from "./protocol.ts"
 
 type Deliver = Extract<ToWorker, { readonly _tag: "Deliver" }>
@@ -22,10 +23,12 @@ const describe = (cause: Cause.Cause<{ readonly message: string }>): string => {
 }
 
 const inbox = Effect.runSync(Queue.unbounded<Deliver>())
+/** Before anything else, so that opening the destination runs below the event loop too. */
+const priority = lowerOwnPriority()
 
 const serve = Effect.gen(function* () {
   const destination = yield* openDestination(workerData as DestinationConfig)
-  post({ _tag: "Ready" })
+  post({ _tag: "Ready", priority })
   return yield* Effect.forever(
     Effect.gen(function* () {
       const { id, batch } = yield* Queue.take(inbox)
