@@ -9,6 +9,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Fiber, Logger, Result } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
+import { MaxOpsBeforeYield } from "effect/Scheduler"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
 import { crc32 } from "node:zlib"
@@ -551,6 +552,24 @@ describe("spool: the bound", () => {
 })
 
 describe("spool: concurrency and waiting", () => {
+  it("an append interrupted just after it began a segment roll still starts it: later appends and closing go on", async () => {
+    // the fiber yields every `ops` steps, and is interrupted after `ticks` of the test's own:
+    // some pair lands between the append taking its place in the roll and starting it
+    for (let ops = 2; ops <= 8; ops++) {
+      for (let ticks = 0; ticks <= 4; ticks++) {
+        const later = await run(Effect.gen(function*() {
+          const spool = yield* openSpool(defaults(tempDir(), { segmentBytes: 16 }))
+          yield* spool.append([new Uint8Array(10)])
+          const rolling = yield* Effect.forkChild(spool.append([new Uint8Array([1])]).pipe(Effect.provideService(MaxOpsBeforeYield, ops)))
+          for (let i = 0; i < ticks; i++) yield* Effect.yieldNow
+          yield* Fiber.interrupt(rolling)
+          return yield* spool.append([new Uint8Array([2])]).pipe(Effect.timeoutOption("2 seconds"))
+        }))
+        expect({ ops, ticks, later: later._tag }).toEqual({ ops, ticks, later: "Some" })
+      }
+    }
+  }, 20_000) // when the roll never starts, closing the spool hangs too: the timeout is the failure
+
   it("many concurrent appenders, one concurrent consumer: every record exactly once, each appender's in order", async () => {
     const dir = tempDir()
     const appenders = 50

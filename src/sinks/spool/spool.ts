@@ -607,8 +607,10 @@ export const openSpool = (options: SpoolOptions): Effect.Effect<Spool, SpoolFail
       return onFull === "drop" ? alarm : Effect.andThen(alarm, Effect.fail(full))
     }
 
+    // Uninterruptible up to the waits (restore): an append that begins a roll must also
+    // start it, or every later append would wait for a roll that never comes.
     const append: Spool["append"] = (records, appendOptions) =>
-      Effect.suspend((): Effect.Effect<void, SpoolFull | SpoolFailure> => {
+      Effect.uninterruptibleMask((restore) => Effect.suspend((): Effect.Effect<void, SpoolFull | SpoolFailure> => {
         if (fatal) return Effect.fail(fatal)
         if (closing) return Effect.fail(failure("append", "the spool is closed"))
         let bytes = 0
@@ -632,13 +634,13 @@ export const openSpool = (options: SpoolOptions): Effect.Effect<Spool, SpoolFail
         if (waitingForRoll === undefined && !needsRoll(bytes)) {
           const failed = writeNow(records, bytes)
           if (failed !== undefined) return Effect.andThen(alarmEnded, failed)
-          return durable ? Effect.andThen(alarmEnded, waitSynced(writtenTotal)) : alarmEnded
+          return durable ? Effect.andThen(alarmEnded, restore(waitSynced(writtenTotal))) : alarmEnded
         }
         const waiting: Waiting = { records, bytes, done: Deferred.makeUnsafe<number, SpoolFailure>() }
         const started = waitingForRoll === undefined ? beginRoll(waiting) : (waitingForRoll.push(waiting), Effect.void)
         const written = Deferred.await(waiting.done)
-        return Effect.andThen(Effect.andThen(started, alarmEnded), durable ? Effect.flatMap(written, waitSynced) : Effect.asVoid(written))
-      })
+        return Effect.andThen(Effect.andThen(started, alarmEnded), restore(durable ? Effect.flatMap(written, waitSynced) : Effect.asVoid(written)))
+      }))
 
     const appendNow: Spool["appendNow"] = (records, appendOptions) => {
       let bytes = 0
