@@ -122,7 +122,7 @@ const containerHeader = (codec: ContainerCodec, sync: Buffer): Buffer =>
     sync,
   })
 
-const encodeBlocks = async (bodies: ReadonlyArray<Buffer>, codec: ContainerCodec, sync: Buffer, blockBytes: number): Promise<Buffer> => {
+const encodeBlocks = (bodies: ReadonlyArray<Buffer>, codec: ContainerCodec, sync: Buffer, blockBytes: number): Buffer => {
   const frames: Array<Buffer> = []
   let start = 0
   while (start < bodies.length) {
@@ -470,7 +470,7 @@ export const makeFileSink = (options: FileSinkOptions): Effect.Effect<FileSink, 
       const file = current
       const start = file.bytes
       try {
-        const blocks = await encodeBlocks(bodies, codec, file.sync, blockBytes)
+        const blocks = encodeBlocks(bodies, codec, file.sync, blockBytes)
         await writeAll(file.handle, blocks, start)
         if (fsync) await file.handle.datasync()
         file.bytes = start + blocks.length
